@@ -1,0 +1,1 @@
+"""kdevbox: provision Linux kernel development boxes with pyinfra and verify them with testinfra."""

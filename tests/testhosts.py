@@ -1,0 +1,184 @@
+"""Throwaway Debian hosts for integration tests: a cached debootstrap base, chroot copies, sshd hosts.
+
+Everything here runs as root on the test machine. Processes are started with their PID recorded and
+are stopped by that PID; nothing listens on anything but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_DIR = Path(os.environ.get("KDEVBOX_TEST_CACHE", "/var/cache/kdevbox-tests"))
+SUITE = "bookworm"
+MIRROR = os.environ.get("KDEVBOX_TEST_MIRROR", "http://deb.debian.org/debian")
+PACKAGES = ("openssh-server", "python3", "sudo", "git", "ca-certificates")
+DEV_USER = "dev"
+# Bump when the recipe below changes in a way the package list does not show.
+RECIPE_VERSION = "2"
+
+
+def base_key() -> str:
+    """Cache key of the base rootfs: anything that changes its content changes the key."""
+    text = "|".join((SUITE, MIRROR, ",".join(PACKAGES), DEV_USER, RECIPE_VERSION))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True)
+
+
+def base_rootfs() -> Path:
+    """The cached base rootfs, built once per key under a lock (parallel test runs wait)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    final = CACHE_DIR / f"rootfs-{SUITE}-{base_key()}"
+    with open(CACHE_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if final.is_dir():
+            return final
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        _run(
+            "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+            SUITE, str(tmp), MIRROR,
+        )
+        # A developer account with passwordless sudo, as on a real dev box.
+        _run("chroot", str(tmp), "useradd", "--create-home", "--shell", "/bin/bash", DEV_USER)
+        sudoers = tmp / "etc/sudoers.d/dev"
+        sudoers.write_text(f"{DEV_USER} ALL=(ALL) NOPASSWD:ALL\n")
+        sudoers.chmod(0o440)
+        _run("chroot", str(tmp), "apt-get", "clean")
+        tmp.rename(final)
+        for stale in CACHE_DIR.glob(f"rootfs-{SUITE}-*"):
+            if stale != final and not stale.name.endswith(".tmp"):
+                shutil.rmtree(stale, ignore_errors=True)
+        return final
+
+
+def new_rootfs(dest: Path) -> Path:
+    """A private copy of the base rootfs at dest (cp -a keeps owners, modes and device nodes)."""
+    _run("cp", "-a", str(base_rootfs()), str(dest))
+    return dest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing answered SSH on 127.0.0.1:{port} within {timeout}s")
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """Stop one process we started, by its PID: TERM, then KILL if it lingers."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if finished:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+@dataclass(frozen=True)
+class SshHost:
+    """An sshd serving one rootfs on 127.0.0.1:port, with the client key and known_hosts to reach it."""
+
+    root: Path
+    port: int
+    key: Path
+    known_hosts: Path
+
+    def inventory_data(self, user: str = "root") -> dict[str, object]:
+        return {
+            "ssh_hostname": "127.0.0.1",
+            "ssh_port": self.port,
+            "ssh_user": user,
+            "ssh_key": str(self.key),
+            "ssh_known_hosts_file": str(self.known_hosts),
+            "ssh_strict_host_key_checking": "yes",
+        }
+
+
+@contextmanager
+def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Iterator[SshHost]:
+    """Run sshd from root in its own mount/PID/UTS namespaces; root and the dev user take workdir/id."""
+    key = workdir / "id"
+    if not key.exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+    pub = (workdir / "id.pub").read_text()
+    for home, owner in (("root", "root"), (f"home/{DEV_USER}", DEV_USER)):
+        ssh_dir = root / home / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(pub)
+        _run("chroot", str(root), "chown", "-R", f"{owner}:", f"/{home}/.ssh")
+    _run("chroot", str(root), "ssh-keygen", "-A")
+    (root / "run/sshd").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
+            f"--mount-proc={root}/proc", "sh", "-c",
+            f"hostname {hostname} && mount --rbind /dev {root}/dev && exec chroot {root} "
+            f"/usr/sbin/sshd -D -e -p {port} -o ListenAddress=127.0.0.1 "
+            "-o PermitRootLogin=prohibit-password -o UseDNS=no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "sshd.log", "w"),  # noqa: SIM115 - closed when the process ends
+    )
+    try:
+        wait_for_port(port)
+        known_hosts = workdir / "known_hosts"
+        host_key = (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+        known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+        yield SshHost(root=root, port=port, key=key, known_hosts=known_hosts)
+    finally:
+        stop_pid(proc.pid)
+
+
+def tree_digest(root: Path, *subdirs: str) -> dict[str, str]:
+    """Path -> mode, owner and content hash for every entry under root/subdir: proof of 'untouched'."""
+    digest: dict[str, str] = {}
+    for sub in subdirs:
+        for dirpath, dirnames, filenames in os.walk(root / sub):
+            dirnames.sort()
+            for name in [*dirnames, *sorted(filenames)]:
+                path = Path(dirpath) / name
+                st = path.lstat()
+                if path.is_symlink():
+                    content = os.readlink(path)
+                elif path.is_file():
+                    content = hashlib.sha256(path.read_bytes()).hexdigest()
+                else:
+                    content = ""
+                rel = str(path.relative_to(root))
+                digest[rel] = f"{st.st_mode:o} {st.st_uid}:{st.st_gid} {content}"
+    return digest
