@@ -1,6 +1,6 @@
 """The whole kernel development box, on every host of the inventory.
 
-    pyinfra inventories/local.py deploys/devbox.py
+pyinfra inventories/local.py deploys/devbox.py
 """
 
 from kdevbox.target import current_target

@@ -19,7 +19,7 @@ def account_probe(user: str | None) -> str:
     """
     who = shlex.quote(user) if user else LOGIN_USER
     return (
-        f"u={who}; echo \"effective=$(id -un)\"; "
+        f'u={who}; echo "effective=$(id -un)"; '
         'getent passwd "$u" | sed "s/^/passwd=/"; '
         'id -gn "$u" 2>/dev/null | sed "s/^/group=/"; echo "asked=$u"'
     )
@@ -54,8 +54,9 @@ def parse_account(lines: Iterable[str]) -> AccountProbe:
     account = None
     if "passwd" in values:
         fields = values["passwd"].split(":")
-        account = Account(name=fields[0], group=values.get("group", fields[0]), home=fields[5],
-                          effective_user=effective)
+        account = Account(
+            name=fields[0], group=values.get("group", fields[0]), home=fields[5], effective_user=effective
+        )
     return AccountProbe(asked=values.get("asked", ""), effective_user=effective, account=account)
 
 

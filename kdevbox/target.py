@@ -44,12 +44,20 @@ def _resolve_account(host: Host, config: HostConfig) -> Account | Problem:
     probe = host.get_fact(DeveloperAccount, user=config.user)
     field = "user" if config.user else "user (default: the login user)"
     if probe.account is None:
-        return Problem(host.name, field, probe.asked, "no such account on the host: create it first, "
-                       "or set `user` to an existing account")
+        return Problem(
+            host.name,
+            field,
+            probe.asked,
+            "no such account on the host: create it first, or set `user` to an existing account",
+        )
     if not probe.account.is_effective and probe.effective_user != "root":
-        return Problem(host.name, field, probe.asked,
-                       f"the connection runs commands as '{probe.effective_user}', which cannot act as "
-                       "this account: connect as root, or set `_sudo = True` for this host")
+        return Problem(
+            host.name,
+            field,
+            probe.asked,
+            f"the connection runs commands as '{probe.effective_user}', which cannot act as "
+            "this account: connect as root, or set `_sudo = True` for this host",
+        )
     return probe.account
 
 

@@ -17,8 +17,10 @@ def template_path(name: str) -> str:
     """Absolute path of a template, for pyinfra's files.template (relative paths follow the cwd)."""
     path = TEMPLATES / name
     if not path.is_file():
-        raise FileNotFoundError(f"kdevbox template {name} not found under {TEMPLATES}: run from a clone "
-                                "installed with `pip install -e .`")
+        raise FileNotFoundError(
+            f"kdevbox template {name} not found under {TEMPLATES}: run from a clone "
+            "installed with `pip install -e .`"
+        )
     return str(path)
 
 

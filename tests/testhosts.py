@@ -49,8 +49,12 @@ def base_rootfs() -> Path:
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         _run(
-            "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-            SUITE, str(tmp), MIRROR,
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(PACKAGES)}",
+            SUITE,
+            str(tmp),
+            MIRROR,
         )
         # A developer account with passwordless sudo, as on a real dev box.
         _run("chroot", str(tmp), "useradd", "--create-home", "--shell", "/bin/bash", DEV_USER)
@@ -145,8 +149,15 @@ def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Itera
     port = free_port()
     proc = subprocess.Popen(
         [
-            "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
-            f"--mount-proc={root}/proc", "sh", "-c",
+            "unshare",
+            "--mount",
+            "--pid",
+            "--uts",
+            "--fork",
+            "--kill-child",
+            f"--mount-proc={root}/proc",
+            "sh",
+            "-c",
             f"hostname {hostname} && mount --rbind /dev {root}/dev && exec chroot {root} "
             f"/usr/sbin/sshd -D -e -p {port} -o ListenAddress=127.0.0.1 "
             "-o PermitRootLogin=prohibit-password -o UseDNS=no",

@@ -37,8 +37,9 @@ def git_setup(cfg: Git, target: Target) -> None:
     ignore_file = excludesfile(cfg, current, target.account.home)
 
     # Every step runs as the developer, so whatever it creates belongs to them.
-    files.directory(name="Directory of the global gitignore", path=posixpath.dirname(ignore_file),
-                    present=True, **as_user)
+    files.directory(
+        name="Directory of the global gitignore", path=posixpath.dirname(ignore_file), present=True, **as_user
+    )
     files.file(name="Global gitignore exists", path=ignore_file, present=True, **as_user)
     files.block(
         name=f"Kernel patterns in {ignore_file}",

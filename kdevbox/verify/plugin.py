@@ -1,0 +1,34 @@
+"""pytest plugin (entry point `pytest11`): `--inventory` turns a pyinfra inventory into test params."""
+
+from __future__ import annotations
+
+import pytest
+
+from kdevbox.inventory import ConfigError
+from kdevbox.verify.targets import UnsupportedHost, VerifyTarget, load_targets
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kdevbox", "kdevbox host verification")
+    group.addoption("--inventory", metavar="PATH", help="pyinfra inventory whose hosts kdevbox.verify checks")
+
+
+def _targets(config: pytest.Config) -> list[VerifyTarget]:
+    cached: list[VerifyTarget] | None = getattr(config, "_kdevbox_targets", None)
+    if cached is None:
+        inventory = config.getoption("inventory")
+        if not inventory:
+            raise pytest.UsageError("kdevbox.verify needs --inventory PATH (a pyinfra inventory file)")
+        workdir = config._tmp_path_factory.mktemp("kdevbox-verify")  # type: ignore[attr-defined]
+        try:
+            cached = load_targets(inventory, workdir)
+        except (ConfigError, UnsupportedHost) as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        config._kdevbox_targets = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kdevbox_target" in metafunc.fixturenames:
+        targets = _targets(metafunc.config)
+        metafunc.parametrize("kdevbox_target", targets, ids=[t.name for t in targets], scope="module")

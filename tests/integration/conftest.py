@@ -1,0 +1,129 @@
+"""Fixtures for real throwaway hosts: a chroot copy and an sshd host per test module."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import testhosts
+
+REPO = Path(__file__).resolve().parents[2]
+DEVBOX = REPO / "deploys" / "devbox.py"
+
+
+@pytest.fixture(scope="session")
+def base_rootfs() -> Path:
+    return testhosts.base_rootfs()
+
+
+def _throwaway_root(factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[Path]:
+    root = testhosts.new_rootfs(factory.mktemp("host") / "root")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture()
+def chroot_root(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[Path]:
+    """A fresh copy of the base rootfs, reached with pyinfra's @chroot and testinfra's chroot backend."""
+    yield from _throwaway_root(tmp_path_factory, base_rootfs)
+
+
+@pytest.fixture(scope="module")
+def ssh_host(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[testhosts.SshHost]:
+    for root in _throwaway_root(tmp_path_factory, base_rootfs):
+        with testhosts.ssh_host(root, tmp_path_factory.mktemp("ssh")) as host:
+            yield host
+
+
+def write_inventory(
+    workdir: Path, hosts: list[tuple[str, dict[str, Any]]], group_data: dict[str, Any] | None = None
+) -> Path:
+    """A user's setup in miniature: inventory.py plus group_data/all.py beside it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    inventory = workdir / "inventory.py"
+    inventory.write_text(f"hosts = {hosts!r}\n")
+    (workdir / "group_data").mkdir(exist_ok=True)
+    lines = [f"{key} = {value!r}" for key, value in (group_data or {}).items()]
+    (workdir / "group_data" / "all.py").write_text("\n".join(lines) + "\n")
+    return inventory
+
+
+def deploy(inventory: Path, deploy_file: Path = DEVBOX) -> dict[str, Any]:
+    """Run a deploy through pyinfra's API; per host: failed, changed operation names, operation count."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.deploy_runner", str(inventory), str(deploy_file)],
+        cwd=inventory.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"deploy failed:\n{proc.stdout}\n{proc.stderr}"
+    report: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    return report
+
+
+def pyinfra_cli(inventory: Path, *args: str, deploy_file: Path = DEVBOX) -> subprocess.CompletedProcess[str]:
+    """The command a user runs, for what a user sees: exit status and messages."""
+    return subprocess.run(
+        ["pyinfra", "-y", *args, str(inventory), str(deploy_file)],
+        cwd=inventory.parent,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@dataclass(frozen=True)
+class VerifyRun:
+    returncode: int
+    passed: int
+    failed: int
+    skipped: int
+    output: str
+
+
+def verify(inventory: Path) -> VerifyRun:
+    """The user-facing check: `pytest --pyargs kdevbox.verify --inventory ...`, counted from junit XML."""
+    junit = inventory.parent / "verify.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "kdevbox.verify",
+            "--inventory",
+            str(inventory),
+            f"--junitxml={junit}",
+            "-q",
+        ],
+        cwd=inventory.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None, proc.stdout + proc.stderr
+    tests, failures, errors, skipped = (
+        int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")
+    )
+    return VerifyRun(
+        proc.returncode,
+        tests - failures - errors - skipped,
+        failures + errors,
+        skipped,
+        proc.stdout + proc.stderr,
+    )
