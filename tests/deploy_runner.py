@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pyinfra_cli.inventory import make_inventory  # noqa: I001 - patches for gevent first
+import pyinfra_cli  # noqa: F401 - first: it patches the interpreter for gevent, as the CLI does
 from pyinfra.api import Config, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.operations import run_ops
 from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_config, ctx_inventory, ctx_state
+from pyinfra_cli.inventory import make_inventory
 from pyinfra_cli.util import load_deploy_file
 
 
