@@ -69,10 +69,29 @@ def base_rootfs() -> Path:
         return final
 
 
-def new_rootfs(dest: Path) -> Path:
-    """A private copy of the base rootfs at dest (cp -a keeps owners, modes and device nodes)."""
-    _run("cp", "-a", str(base_rootfs()), str(dest))
-    return dest
+@contextmanager
+def throwaway_rootfs(workdir: Path) -> Iterator[Path]:
+    """A private, writable view of the base rootfs: an overlay whose writes land in workdir.
+
+    ~10 ms instead of several seconds for a copy; the cached base is never written.
+    """
+    upper, work, merged = workdir / "upper", workdir / "work", workdir / "root"
+    for path in (upper, work, merged):
+        path.mkdir(parents=True)
+    _run(
+        "mount",
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        f"lowerdir={base_rootfs()},upperdir={upper},workdir={work}",
+        str(merged),
+    )
+    try:
+        yield merged
+    finally:
+        _run("umount", "--lazy", str(merged))
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def free_port() -> int:

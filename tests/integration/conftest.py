@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -26,23 +25,21 @@ def base_rootfs() -> Path:
     return testhosts.base_rootfs()
 
 
-def _throwaway_root(factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[Path]:
-    root = testhosts.new_rootfs(factory.mktemp("host") / "root")
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
 @pytest.fixture()
 def chroot_root(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[Path]:
-    """A fresh copy of the base rootfs, reached with pyinfra's @chroot and testinfra's chroot backend."""
-    yield from _throwaway_root(tmp_path_factory, base_rootfs)
+    """A fresh Debian root, reached with pyinfra's @chroot and testinfra's chroot backend."""
+    with testhosts.throwaway_rootfs(tmp_path_factory.mktemp("host")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
 def ssh_host(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[testhosts.SshHost]:
-    for root in _throwaway_root(tmp_path_factory, base_rootfs):
-        with testhosts.ssh_host(root, tmp_path_factory.mktemp("ssh")) as host:
-            yield host
+    """A fresh Debian root served by its own sshd on 127.0.0.1."""
+    with (
+        testhosts.throwaway_rootfs(tmp_path_factory.mktemp("host")) as root,
+        testhosts.ssh_host(root, tmp_path_factory.mktemp("ssh")) as host,
+    ):
+        yield host
 
 
 def write_inventory(

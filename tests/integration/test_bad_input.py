@@ -1,0 +1,70 @@
+"""Bad settings stop the whole run with a message naming host, field and value; no host changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import testhosts
+from tests.integration.conftest import pyinfra_cli, write_inventory
+from tests.testhosts import DEV_USER
+
+
+@pytest.fixture()
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as exit_stack:
+        yield exit_stack
+
+
+CASES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("invalid-url", {"apt_proxy": {"http": "not a url"}}, ["apt_proxy.http", "'not a url'", "URL"]),
+    ("unknown-key", {"apt_prxy": {"http": "http://p:3128"}}, ["apt_prxy", "did you mean 'apt_proxy'"]),
+    (
+        "wrong-type",
+        {"git": {"sendemail": {"smtp_server": "smtp.example.org", "smtp_port": "submission"}}},
+        ["git.sendemail.smtp_port", "'submission'", "integer"],
+    ),
+    (
+        "password-field",
+        {"git": {"sendemail": {"smtp_server": "s.example.org", "smtp_pass": "x"}}},
+        ["git.sendemail", "credential helper"],
+    ),
+    ("missing-user", {"user": "nosuchdev"}, ["user", "'nosuchdev'", "no such account"]),
+    (
+        "masked-credentials",
+        {"apt_proxy": {"http": "ftp://ada:hunter2@proxy.example.org"}},
+        ["apt_proxy.http", "ftp://***@proxy.example.org"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "bad", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_settings_fail_clearly_and_touch_nothing(
+    case: str, bad: dict[str, Any], expected: list[str], chroot_root: Path, tmp_path: Path, stack: ExitStack
+) -> None:
+    # A second, valid host: one bad host stops the run everywhere.
+    good_root = stack.enter_context(testhosts.throwaway_rootfs(tmp_path / "good"))
+    bad_name, good_name = f"@chroot{chroot_root}", f"@chroot{good_root}"
+    inventory = write_inventory(
+        tmp_path / "setup",
+        [(bad_name, {"user": DEV_USER, **bad}), (good_name, {"user": DEV_USER})],
+        group_data={"git": {"name": "Ada Kernel"}},
+    )
+    before = {root: testhosts.tree_digest(root, "etc", "home") for root in (chroot_root, good_root)}
+
+    result = pyinfra_cli(inventory)
+    output = result.stdout + result.stderr
+
+    assert result.returncode != 0
+    problem_lines = [line for line in output.splitlines() if line.strip().startswith(f"- {bad_name}:")]
+    assert problem_lines, output
+    for text in expected:
+        assert any(text in line for line in problem_lines), f"{text!r} not in {problem_lines}"
+    assert "hunter2" not in output
+    assert good_name + ":" not in output
+    for root, digest in before.items():
+        assert testhosts.tree_digest(root, "etc", "home") == digest, f"{root} changed"
