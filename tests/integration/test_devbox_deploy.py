@@ -69,7 +69,12 @@ def test_chroot_host_deploy_verify_and_rerun(chroot_root: Path, tmp_path: Path) 
 
 def test_ssh_host_as_sudo_user_with_merged_group_settings(ssh_host: SshHost, tmp_path: Path) -> None:
     """Log in as the developer with sudo (the usual VM case); user defaults to the login user."""
-    data = {**ssh_host.inventory_data(user=DEV_USER), "_sudo": True, "git": {"email": "ada@lab.example.org"}}
+    data = {
+        **ssh_host.inventory_data(user=DEV_USER),
+        "_sudo": True,
+        "git": {"email": "ada@lab.example.org"},
+        "apt_proxy": {"https": "http://ada:Pr0xyPass@proxy.lab.example.org:3128"},
+    }
     inventory = write_inventory(tmp_path, [("labvm", data)], group_data={"git": GIT})
 
     first = deploy(inventory)["labvm"]
@@ -87,4 +92,5 @@ def test_ssh_host_as_sudo_user_with_merged_group_settings(ssh_host: SshHost, tmp
     assert "email = ada@lab.example.org" in gitconfig and "name = Ada Kernel" in gitconfig
     assert (home / ".gitconfig").stat().st_uid == 1000
     assert (home / ".config/git/ignore").stat().st_uid == 1000
-    assert not (ssh_host.root / "etc/apt/apt.conf.d/80kdevbox-proxy").exists()
+    proxy_conf = ssh_host.root / "etc/apt/apt.conf.d/80kdevbox-proxy"
+    assert proxy_conf.stat().st_mode & 0o777 == 0o600 and proxy_conf.stat().st_uid == 0
