@@ -8,6 +8,7 @@ kdevbox merges nested settings instead, so a host can override `git.email` and k
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from pyinfra.api.inventory import Inventory
 
 from kdevbox.config import HostConfig, mask_credentials
 
+_SECRET_KEY = re.compile(r"pass|secret|token", re.IGNORECASE)
 _CONNECTORS = get_all_connectors()
 _PYINFRA_KEYS = frozenset(
     [name for name, _ in all_global_arguments()]
@@ -41,8 +43,16 @@ class Problem:
     expected: str
 
     def __str__(self) -> str:
-        shown = mask_credentials(repr(self.value))
-        return f"{self.host}: {self.field} = {shown}: {self.expected}"
+        return f"{self.host}: {self.field} = {mask_credentials(repr(_redact(self.value)))}: {self.expected}"
+
+
+def _redact(value: Any) -> Any:
+    """value with anything stored under a password-like key replaced, however deep."""
+    if isinstance(value, Mapping):
+        return {k: "***" if _SECRET_KEY.search(str(k)) else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
 
 
 class ConfigError(PyinfraError):
@@ -73,6 +83,7 @@ def host_settings(host: Host) -> dict[str, Any]:
         *(inventory.get_group_data(group) for group in host.groups),
         inventory.get_host_data(host.name),
         inventory.get_override_data(),
+        host.data.override_datas,  # set on host.data by code at run time
     ]
     merged: dict[str, Any] = {}
     for layer in layers:
@@ -100,7 +111,7 @@ def _expected(error: Mapping[str, Any], valid_keys: Iterable[str]) -> str:
     message = str(error["msg"])
     if error["type"] == "value_error":
         message = message.removeprefix("Value error, ")
-    return message[:1].lower() + message[1:]
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
 
 
 def _model_keys(loc: tuple[int | str, ...]) -> list[str]:
