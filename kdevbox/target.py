@@ -90,5 +90,8 @@ def current_target() -> Target:
             pending.set(_resolve_all(state))
         except Exception as exc:
             pending.set_exception(exc)
-    targets: dict[str, Target] = pending.get()
+    try:
+        targets: dict[str, Target] = pending.get()
+    except ConfigError as exc:
+        raise exc.with_traceback(None) from None  # point at kdevbox, not at gevent's plumbing
     return targets[current_host.name]
