@@ -153,13 +153,16 @@ class Git(Model):
     def ignore_patterns(self) -> list[str]:
         return [*DEFAULT_GITIGNORE, *(p for p in self.gitignore_extra if p not in DEFAULT_GITIGNORE)]
 
-    def identity(self) -> dict[str, str]:
-        """user.name / user.email as far as they are configured."""
+    def global_settings(self) -> dict[str, str]:
+        """The `git config --global` keys kdevbox sets from these settings (core.excludesfile aside,
+        which depends on the host)."""
         settings = {}
         if self.name is not None:
             settings["user.name"] = self.name
         if self.email is not None:
             settings["user.email"] = self.email
+        if self.sendemail is not None:
+            settings.update(self.sendemail.git_settings())
         return settings
 
 

@@ -48,8 +48,6 @@ def git_setup(cfg: Git, target: Target) -> None:
         marker=BLOCK_MARKER,
         **as_user,
     )
-    settings = {"core.excludesfile": ignore_file, **cfg.identity()}
-    if cfg.sendemail is not None:
-        settings.update(cfg.sendemail.git_settings())
+    settings = {"core.excludesfile": ignore_file, **cfg.global_settings()}
     for key, value in settings.items():
         git.config(name=f"git config --global {key}", key=key, value=value, **as_user)

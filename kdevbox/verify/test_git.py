@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdevbox.tasks.git import BLOCK_MARKER
+from kdevbox.tasks.git import BLOCK_MARKER, excludesfile
 from kdevbox.verify.targets import VerifyTarget
 
 
@@ -14,10 +14,7 @@ def _git_global(target: VerifyTarget, key: str) -> str | None:
 
 
 def test_git_settings(kdevbox_target: VerifyTarget) -> None:
-    cfg = kdevbox_target.config.git
-    expected = dict(cfg.identity())
-    if cfg.sendemail is not None:
-        expected.update(cfg.sendemail.git_settings())
+    expected = kdevbox_target.config.git.global_settings()
     actual = {key: _git_global(kdevbox_target, key) for key in expected}
     assert actual == expected
 
@@ -29,8 +26,8 @@ def test_global_gitignore_is_wired_and_owned(kdevbox_target: VerifyTarget) -> No
     ignore = kdevbox_target.host.file(path)
     assert ignore.is_file, f"core.excludesfile points at {path}, which is not a file"
     assert ignore.user == account.name
-    if kdevbox_target.config.git.excludesfile is not None:
-        assert path.endswith(kdevbox_target.config.git.excludesfile.removeprefix("~"))
+    if kdevbox_target.config.git.excludesfile is not None:  # else the user's own file is kept
+        assert path == excludesfile(kdevbox_target.config.git, None, account.home)
     content = ignore.content_string.splitlines()
     assert BLOCK_MARKER.format(mark="BEGIN") in content
     missing = [p for p in kdevbox_target.config.git.ignore_patterns if p not in content]

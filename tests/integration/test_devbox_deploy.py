@@ -72,7 +72,7 @@ def test_ssh_host_as_sudo_user_with_merged_group_settings(ssh_host: SshHost, tmp
     data = {
         **ssh_host.inventory_data(user=DEV_USER),
         "_sudo": True,
-        "git": {"email": "ada@lab.example.org"},
+        "git": {"email": "ada@lab.example.org", "excludesfile": "~/.config/git/ignore"},
         "apt_proxy": {"https": "http://ada:Pr0xyPass@proxy.lab.example.org:3128"},
     }
     inventory = write_inventory(tmp_path, [("labvm", data)], group_data={"git": GIT})
