@@ -5,8 +5,12 @@ pyinfra inventories/local.py deploys/devbox.py
 
 from kdevbox.target import current_target
 from kdevbox.tasks.apt_proxy import apt_proxy
+from kdevbox.tasks.clangd import clangd_setup
 from kdevbox.tasks.git import git_setup
+from kdevbox.tasks.neovim import neovim_setup
 
 target = current_target()
 apt_proxy(target.config.apt_proxy)
 git_setup(target.config.git, target)
+clangd_setup(target.config.clangd, target)
+neovim_setup(target.config.neovim, target)

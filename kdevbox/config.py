@@ -166,6 +166,169 @@ class Git(Model):
         return settings
 
 
+# GCC-only flags that a kernel compile_commands.json carries and clang rejects ("unknown argument").
+DEFAULT_CLANGD_REMOVE_FLAGS: tuple[str, ...] = (
+    "-mpreferred-stack-boundary=*",
+    "-mindirect-branch*",
+    "-mfunction-return=*",
+    "-fno-allow-store-data-races",
+    "-fconserve-stack",
+    "-mrecord-mcount",
+    "-fzero-call-used-regs=*",
+    "-mskip-rax-setup",
+    "-fno-ipa-sra",
+    "-fmin-function-alignment=*",
+    "-fsanitize=bounds-strict",
+    "-mharden-sls=*",
+    "-fno-var-tracking-assignments",
+    "-femit-struct-debug-baseonly",
+    "-fno-stack-clash-protection",
+    "-fplugin=*",
+    "-fplugin-arg-*",
+    "-Wno-alloc-size-larger-than",
+    "-Wimplicit-fallthrough=*",
+    "-Wpacked-not-aligned",
+    "-Wno-stringop-overflow",
+    "-Wno-restrict",
+    "-Wno-maybe-uninitialized",
+    "-Werror=designated-init",
+)
+
+DebPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
+ClangdFlag = Annotated[str, StringConstraints(pattern=r"^-[^\s\"\\]+$")]
+PinnedVersion = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){1,3}$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+# URLs handed to tools on the host as strings: no whitespace or shell-special characters.
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s\"'`$\\]+$")]
+GitUrl = Annotated[
+    str, StringConstraints(pattern=r"^((https?|git|ssh|file)://[^\s\"'`$\\]+|[\w.-]+@[\w.-]+:[^\s\"'`$\\]+)$")
+]
+GitRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")]
+
+
+class Clangd(Model):
+    """clangd from the distribution, a user config that makes it accept kernel builds, and the tool
+    that records compile_commands.json for non-kernel projects."""
+
+    package: DebPackage = Field(
+        default="clangd",
+        pattern=r"^clangd(-[0-9]+)?$",
+        description="distribution package: `clangd`, or a versioned one such as `clangd-19`, which "
+        "is then linked as /usr/local/bin/clangd",
+    )
+    remove_flags: list[ClangdFlag] = Field(
+        default_factory=lambda: list(DEFAULT_CLANGD_REMOVE_FLAGS),
+        description="compiler flags clangd drops from compile_commands.json (globs allowed)",
+    )
+    compile_db: Literal["bear", "compiledb"] = Field(
+        default="bear",
+        description="tool that records compile_commands.json: bear (distribution) or "
+        "compiledb (PyPI, in its own virtualenv)",
+    )
+    compiledb_version: PinnedVersion = "0.10.7"
+
+    @property
+    def versioned_binary(self) -> str | None:
+        """/usr/bin/clangd-N for a versioned package; None when the package provides `clangd`."""
+        return f"/usr/bin/{self.package}" if self.package != "clangd" else None
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """(0, 10, 4) from '0.10.4', 'v0.10.4' or a Debian version such as '0.7.2-7+b1'."""
+    match = re.match(r"^v?(?:[0-9]+:)?([0-9]+(?:\.[0-9]+)*)", text.strip())
+    if not match:
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def format_version(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
+
+
+# telescope.nvim's own READMEs: which neovim each line of releases needs. The first row whose ref
+# pattern matches a ref gives that ref's requirement; `tag` rows are the defaults, newest first.
+TELESCOPE_REQUIREMENTS: tuple[tuple[str, str, str | None], ...] = (
+    # ref pattern       needs nvim  default tag for nvim versions from there on
+    (r"master", "0.11.7", None),
+    (r"v?0\.2\.[0-9]+", "0.10.5", "v0.2.2"),
+    (r"v?0\.1\.9", "0.9.0", "0.1.9"),
+    (r"v?0\.1\.[0-9]+", "0.7.0", "0.1.8"),
+)
+
+TELESCOPE = "telescope.nvim"
+DEFAULT_PLUGINS: dict[str, tuple[str, str | None]] = {
+    # name: (upstream, ref; None = the newest telescope tag the installed neovim supports)
+    "plenary.nvim": ("https://github.com/nvim-lua/plenary.nvim", "v0.1.4"),
+    TELESCOPE: ("https://github.com/nvim-telescope/telescope.nvim", None),
+    "telescope-heading.nvim": ("https://github.com/crispgm/telescope-heading.nvim", "v0.7.0"),
+}
+
+
+def telescope_requirement(ref: str) -> tuple[int, ...] | None:
+    """The oldest neovim that can run telescope at ref; None when the ref is not a known release."""
+    for pattern, needs, _tag in TELESCOPE_REQUIREMENTS:
+        if re.fullmatch(pattern, ref):
+            return parse_version(needs)
+    return None
+
+
+def telescope_tag_for(nvim: tuple[int, ...]) -> str | None:
+    """The newest telescope tag that supports this neovim; None when none does."""
+    for _pattern, needs, tag in TELESCOPE_REQUIREMENTS:
+        if tag is not None and nvim >= parse_version(needs):
+            return tag
+    return None
+
+
+class Plugin(Model):
+    """One neovim plugin: a git checkout at a pinned ref under kdevbox's native package."""
+
+    url: GitUrl | None = Field(default=None, description="git URL; default: the plugin's upstream")
+    ref: GitRef | None = Field(default=None, description="tag, branch or commit; default: pinned upstream")
+
+
+class Neovim(Model):
+    """neovim (distribution or official release), telescope with the heading extension, clangd LSP."""
+
+    source: Literal["auto", "apt", "release"] = Field(
+        default="auto",
+        description="auto: the distribution's neovim when its candidate is at least min_version, "
+        "else the official release tarball",
+    )
+    min_version: PinnedVersion = "0.10"
+    release_version: PinnedVersion = "0.12.5"
+    release_sha256: Sha256 = "bce0f56eda1f1b1db6eee8f4133d7a38813ea07933837dd1777411ca384c6875"
+    release_url: HttpUrl = Field(
+        default="https://github.com/neovim/neovim/releases/download/v{version}/nvim-linux-x86_64.tar.gz",
+        description="official tarball layout (nvim-linux-x86_64/bin/nvim); `{version}` is replaced by "
+        "release_version",
+    )
+    plugins: dict[str, Plugin] = Field(
+        default_factory=dict,
+        description="per plugin name (plenary.nvim, telescope.nvim, telescope-heading.nvim): url and "
+        "ref overrides; unset fields keep the defaults",
+    )
+    leader: Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=r"^[^\n'\\]+$")] = " "
+    manage_init: bool = Field(
+        default=True,
+        description="add one line loading kdevbox's config to your init.lua (or init.vim) in a "
+        "marked block; false leaves your files alone (load it yourself: `lua require('kdevbox')`)",
+    )
+
+    @model_validator(mode="after")
+    def _known_plugins(self) -> Neovim:
+        unknown = sorted(set(self.plugins) - set(DEFAULT_PLUGINS))
+        if unknown:
+            raise ValueError(
+                f"unknown plugin {', '.join(unknown)}: kdevbox manages {', '.join(DEFAULT_PLUGINS)}"
+            )
+        return self
+
+    @property
+    def release_download(self) -> str:
+        return self.release_url.replace("{version}", self.release_version)
+
+
 class HostConfig(Model):
     """Everything kdevbox does to one host. Field names are the host data keys."""
 
@@ -174,3 +337,5 @@ class HostConfig(Model):
     )
     apt_proxy: AptProxy = Field(default_factory=AptProxy)
     git: Git = Field(default_factory=Git)
+    clangd: Clangd = Field(default_factory=Clangd)
+    neovim: Neovim = Field(default_factory=Neovim)

@@ -68,3 +68,60 @@ class DeveloperAccount(FactBase[AccountProbe]):
 
     def process(self, output: Iterable[str]) -> AccountProbe:
         return parse_account(output)
+
+
+class AptCandidate(FactBase[str | None]):
+    """The version apt would install for a package (None when apt knows no candidate)."""
+
+    def command(self, package: str) -> str:
+        return f"LC_ALL=C apt-cache policy {shlex.quote(package)} 2>/dev/null || true"
+
+    def process(self, output: Iterable[str]) -> str | None:
+        for line in output:
+            key, _, value = line.strip().partition(":")
+            if key == "Candidate":
+                value = value.strip()
+                return None if value in ("", "(none)") else value
+        return None
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A git checkout kdevbox made: where it fetches from, the ref it was asked for, its HEAD."""
+
+    url: str | None
+    ref: str | None
+    head: str | None
+    dirty: bool
+
+
+CHECKOUT_REF_KEY = "kdevbox.ref"
+
+
+class GitCheckout(FactBase[Checkout | None]):
+    """The state of a checkout at path; None when path is not a git work tree.
+
+    The requested ref is recorded in the checkout's own config (kdevbox.ref), so an unchanged
+    setting is recognised without asking the remote.
+    """
+
+    def command(self, path: str) -> str:
+        p = shlex.quote(path)
+        return (
+            f"if [ -d {p}/.git ]; then "
+            f'echo "url=$(git -C {p} config --get remote.origin.url)"; '
+            f'echo "ref=$(git -C {p} config --get {CHECKOUT_REF_KEY})"; '
+            f'echo "head=$(git -C {p} rev-parse -q --verify HEAD)"; '
+            f'echo "dirty=$(git -C {p} status --porcelain --untracked-files=no | head -c1)"; fi'
+        )
+
+    def process(self, output: Iterable[str]) -> Checkout | None:
+        values = dict(line.split("=", 1) for line in output if "=" in line)
+        if not values:
+            return None
+        return Checkout(
+            url=values.get("url") or None,
+            ref=values.get("ref") or None,
+            head=values.get("head") or None,
+            dirty=bool(values.get("dirty")),
+        )

@@ -8,7 +8,9 @@ from collections.abc import Generator
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import File, FileContents, Sha256File
+
+from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout
 
 
 def sha256_text(content: str) -> str:
@@ -41,4 +43,80 @@ def secret_file(path: str, sha256: str, mode: str, user: str, group: str) -> Gen
         mode,
         '"$tmp" && mv -f "$tmp"',
         QuoteString(path),
+    )
+
+
+@operation()
+def git_checkout(path: str, url: str, ref: str) -> Generator[StringCommand]:
+    """A shallow checkout of ref (tag, branch or commit) from url at path; moves when ref changes.
+
+    Equivalent to `git clone --depth 1 -b ref`, but also for commits, and a changed ref fetches
+    just that ref into the existing checkout. Local changes are never discarded: git refuses the
+    switch and the operation fails. Run it as the checkout's owner (`_su_user`).
+    """
+    current = host.get_fact(GitCheckout, path=path)
+    if current and (current.url, current.ref) == (url, ref) and current.head:
+        host.noop(f"{path} is at {ref}")
+        return
+    git = StringCommand("git", "-C", QuoteString(path))
+    if current is None:
+        yield StringCommand(
+            "if [ -e",
+            QuoteString(path),
+            '] && [ -n "$(ls -A',
+            QuoteString(path),
+            ')" ]; then echo',
+            QuoteString(f"{path} exists and is not a git checkout: move it away and run again"),
+            ">&2; exit 1; fi",
+        )
+        yield StringCommand("git", "init", "-q", QuoteString(path))
+        yield StringCommand(git, "remote", "add", "origin", QuoteString(url))
+    elif current.url != url:
+        yield StringCommand(git, "remote", "set-url", "origin", QuoteString(url))
+    yield StringCommand(git, "fetch", "-q", "--depth", "1", "origin", QuoteString(ref))
+    yield StringCommand(git, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD")
+    yield StringCommand(git, "config", CHECKOUT_REF_KEY, QuoteString(ref))
+
+
+SOURCE_MARKER = ".kdevbox-source"
+
+
+@operation()
+def install_tarball(url: str, sha256: str, dest: str, strip_components: int = 1) -> Generator[StringCommand]:
+    """Download url on the host, check its sha256, unpack it to dest: all or nothing.
+
+    Everything happens in a temp dir beside dest; a checksum mismatch or a failed unpack leaves
+    dest (and whatever links to it) as it was. dest records the sha256 it came from, so a rerun
+    with the same tarball changes nothing and a new one replaces it whole.
+    """
+    if host.get_fact(FileContents, path=posixpath.join(dest, SOURCE_MARKER)) == [sha256]:
+        host.noop(f"{dest} is unpacked from {url}")
+        return
+    parent = posixpath.dirname(dest.rstrip("/"))
+    yield StringCommand("mkdir", "-p", QuoteString(parent))
+    yield StringCommand(
+        "set -e; tmp=$(mktemp -d",
+        QuoteString(posixpath.join(parent, ".kdevbox-unpack.XXXXXX")),
+        "); trap 'rm -rf \"$tmp\"' EXIT;",
+        'curl -fsSL --retry 3 --connect-timeout 30 -o "$tmp/download"',
+        QuoteString(url),
+        ";",
+        'got=$(sha256sum "$tmp/download" | cut -d" " -f1);',
+        'if [ "$got" !=',
+        QuoteString(sha256),
+        "]; then echo",
+        QuoteString(f"sha256 mismatch for {url}: expected {sha256}, got"),
+        '"$got; nothing was installed" >&2; exit 1; fi;',
+        'mkdir "$tmp/tree"; tar -xf "$tmp/download" -C "$tmp/tree" --strip-components',
+        str(strip_components),
+        "--no-same-owner;",
+        "echo",
+        QuoteString(sha256),
+        '> "$tmp/tree/' + SOURCE_MARKER + '"; chmod 755 "$tmp/tree";',
+        "if [ -e",
+        QuoteString(dest),
+        "]; then mv",
+        QuoteString(dest),
+        '"$tmp/old"; fi; mv "$tmp/tree"',
+        QuoteString(dest),
     )

@@ -8,7 +8,7 @@ host stops the whole run before any operation is queued anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from weakref import WeakKeyDictionary
 
 import gevent
@@ -20,6 +20,12 @@ from pyinfra.api.state import State
 from kdevbox.config import HostConfig
 from kdevbox.facts import Account, DeveloperAccount
 from kdevbox.inventory import ConfigError, Problem, validate_inventory
+
+
+class OwnedFile(TypedDict):
+    user: str
+    group: str
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,10 @@ class Target:
         if self.account.is_effective:
             return {}
         return {"_su_user": self.account.name, "_chdir": self.account.home}
+
+    def owned_file(self, mode: str) -> OwnedFile:
+        """files.put arguments for a file in the developer's home: theirs, with this mode."""
+        return OwnedFile(user=self.account.name, group=self.account.group, mode=mode)
 
 
 def _resolve_account(host: Host, config: HostConfig) -> Account | Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,8 @@ def _environment() -> jinja2.Environment:
 def render(name: str, **context: Any) -> str:
     """A template rendered to text; tasks hand it to pyinfra operations."""
     return _environment().get_template(name).render(**context)
+
+
+def rendered_file(name: str, **context: Any) -> StringIO:
+    """A rendered template as a file object, for files.put (which shows it in --diff)."""
+    return StringIO(render(name, **context))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,16 +26,29 @@ MIRROR = os.environ.get("KDEVBOX_TEST_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("openssh-server", "python3", "sudo", "git", "ca-certificates")
 DEV_USER = "dev"
 # Bump when the recipe below changes in a way the package list does not show.
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
+MACHINE_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
 def base_key() -> str:
     """Cache key of the base rootfs: anything that changes its content changes the key."""
-    text = "|".join((SUITE, MIRROR, ",".join(PACKAGES), DEV_USER, RECIPE_VERSION))
+    machine_cas = hashlib.sha256(MACHINE_CA_BUNDLE.read_bytes()).hexdigest()
+    text = "|".join((SUITE, MIRROR, ",".join(PACKAGES), DEV_USER, RECIPE_VERSION, machine_cas))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+def _trust_machine_cas(root: Path) -> None:
+    """Test hosts reach the network the way this machine does, so they trust what it trusts
+    (a TLS-inspecting proxy's CA, say): its certificates missing from root become local CAs."""
+    own = set(_PEM.findall((root / "etc/ssl/certs/ca-certificates.crt").read_text()))
+    extra = [pem for pem in _PEM.findall(MACHINE_CA_BUNDLE.read_text()) if pem not in own]
+    for index, pem in enumerate(extra):
+        (root / f"usr/local/share/ca-certificates/kdevbox-test-machine-{index}.crt").write_text(pem + "\n")
+    run("chroot", str(root), "update-ca-certificates")
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, capture_output=True)
 
 
@@ -48,7 +62,7 @@ def base_rootfs() -> Path:
             return final
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        _run(
+        run(
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(PACKAGES)}",
@@ -57,11 +71,12 @@ def base_rootfs() -> Path:
             MIRROR,
         )
         # A developer account with passwordless sudo, as on a real dev box.
-        _run("chroot", str(tmp), "useradd", "--create-home", "--shell", "/bin/bash", DEV_USER)
+        run("chroot", str(tmp), "useradd", "--create-home", "--shell", "/bin/bash", DEV_USER)
         sudoers = tmp / "etc/sudoers.d/dev"
         sudoers.write_text(f"{DEV_USER} ALL=(ALL) NOPASSWD:ALL\n")
         sudoers.chmod(0o440)
-        _run("chroot", str(tmp), "apt-get", "clean")
+        _trust_machine_cas(tmp)
+        run("chroot", str(tmp), "apt-get", "clean")
         tmp.rename(final)
         for stale in CACHE_DIR.glob(f"rootfs-{SUITE}-*"):
             if stale != final and not stale.name.endswith(".tmp"):
@@ -78,7 +93,7 @@ def throwaway_rootfs(workdir: Path) -> Iterator[Path]:
     upper, work, merged = workdir / "upper", workdir / "work", workdir / "root"
     for path in (upper, work, merged):
         path.mkdir(parents=True)
-    _run(
+    run(
         "mount",
         "-t",
         "overlay",
@@ -87,11 +102,55 @@ def throwaway_rootfs(workdir: Path) -> Iterator[Path]:
         f"lowerdir={base_rootfs()},upperdir={upper},workdir={work}",
         str(merged),
     )
+    # Test hosts share one apt download cache: each installs for real, the mirror is asked once.
+    archives = CACHE_DIR / "apt-archives"
+    (archives / "partial").mkdir(parents=True, exist_ok=True)
+    run("mount", "--bind", str(archives), str(merged / "var/cache/apt/archives"))
     try:
         yield merged
     finally:
-        _run("umount", "--lazy", str(merged))
+        run("umount", "--lazy", str(merged / "var/cache/apt/archives"))
+        run("umount", "--lazy", str(merged))
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def serve(argv: list[str], port: int, log: Path) -> Iterator[int]:
+    """A server we start on 127.0.0.1:port and stop by its PID."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, banner=b"")
+        yield port
+    finally:
+        stop_pid(proc.pid)
+
+
+@contextmanager
+def http_server(directory: Path) -> Iterator[str]:
+    """Serve directory over HTTP on 127.0.0.1; yields the base URL."""
+    port = free_port()
+    argv = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory), str(port)]
+    with serve(argv, port, directory.parent / f"http-{port}.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def git_daemon(base: Path) -> Iterator[str]:
+    """Serve the bare repos under base with git daemon on 127.0.0.1; yields the git:// base URL."""
+    port = free_port()
+    argv = [
+        "git",
+        "daemon",
+        "--export-all",
+        "--reuseaddr",
+        f"--base-path={base}",
+        "--listen=127.0.0.1",
+        f"--port={port}",
+        str(base),
+    ]
+    with serve(argv, port, base.parent / f"git-daemon-{port}.log"):
+        yield f"git://127.0.0.1:{port}"
 
 
 def free_port() -> int:
@@ -100,12 +159,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, timeout: float = 20.0, banner: bytes = b"SSH") -> None:
+    """Wait until 127.0.0.1:port accepts connections (and greets with banner, when given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if s.recv(4).startswith(b"SSH"):
+                if not banner or s.recv(4).startswith(banner):
                     return
         except OSError:
             time.sleep(0.1)
@@ -156,14 +216,14 @@ def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Itera
     """Run sshd from root in its own mount/PID/UTS namespaces; root and the dev user take workdir/id."""
     key = workdir / "id"
     if not key.exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
     pub = (workdir / "id.pub").read_text()
     for home, owner in (("root", "root"), (f"home/{DEV_USER}", DEV_USER)):
         ssh_dir = root / home / ".ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(pub)
-        _run("chroot", str(root), "chown", "-R", f"{owner}:", f"/{home}/.ssh")
-    _run("chroot", str(root), "ssh-keygen", "-A")
+        run("chroot", str(root), "chown", "-R", f"{owner}:", f"/{home}/.ssh")
+    run("chroot", str(root), "ssh-keygen", "-A")
     (root / "run/sshd").mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = subprocess.Popen(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import re
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +26,7 @@ from kdevbox.inventory import validate_inventory
 from kdevbox.templates import render
 
 _CONNECTORS = get_execution_connectors()
+DATA = Path(__file__).resolve().parent / "data"
 
 
 class UnsupportedHost(Exception):
@@ -48,6 +54,29 @@ class VerifyTarget:
         if self.account.is_effective:
             return self.host.run("cd && " + quoted)
         return self.host.run("su -l -s /bin/sh %s -c %s", self.account.name, quoted)
+
+    @contextmanager
+    def scratch_dir(self, *names: str) -> Iterator[str]:
+        """A temp dir on the host, owned by the developer, holding copies of files from data/.
+
+        Checks that run real tools (a build under Bear, neovim loading its config) run in it; it is
+        removed afterwards.
+        """
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for name in names:
+                tar.add(DATA / name, arcname=name)
+        payload = base64.b64encode(buffer.getvalue()).decode()
+        made = self.run_as_user(
+            'd=$(mktemp -d) && echo %s | base64 -d | tar -xzf - -C "$d" --no-same-owner && echo "$d"',
+            payload,
+        )
+        assert made.rc == 0, f"{self.name}: cannot make a scratch dir: {made.stderr}"
+        path = made.stdout.strip()
+        try:
+            yield path
+        finally:
+            self.run_as_user("rm -rf %s", path)
 
 
 def _ssh_config(host: PyinfraHost, workdir: Path) -> Path:

@@ -1,0 +1,69 @@
+"""clangd that works on a kernel tree, and a tool that records compile_commands.json."""
+
+from __future__ import annotations
+
+import posixpath
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, pip
+
+from kdevbox.config import Clangd
+from kdevbox.target import Target
+from kdevbox.templates import rendered_file
+
+CLANGD_LINK = "/usr/local/bin/clangd"
+COMPILEDB_VENV = "/opt/kdevbox/venvs/compiledb"
+COMPILEDB_LINK = "/usr/local/bin/compiledb"
+APT_CACHE_TIME = 3600
+
+
+def clangd_config_path(home: str) -> str:
+    return posixpath.join(home, ".config/clangd/config.yaml")
+
+
+@deploy("clangd")
+def clangd_setup(cfg: Clangd, target: Target) -> None:
+    # A compiler and make come with it: compile databases are recorded from real builds.
+    packages = [cfg.package, "build-essential"]
+    packages += ["bear"] if cfg.compile_db == "bear" else ["python3-venv"]
+    apt.packages(
+        name="clangd and compile database tools",
+        packages=packages,
+        update=True,
+        cache_time=APT_CACHE_TIME,
+        no_recommends=True,
+    )
+
+    versioned = cfg.versioned_binary
+    files.link(
+        name=f"clangd resolves to {versioned or '/usr/bin/clangd'}",
+        path=CLANGD_LINK,
+        target=versioned,
+        present=versioned is not None,
+    )
+    # Debian 12+ forbids system-wide pip installs: compiledb gets a virtualenv of its own.
+    use_compiledb = cfg.compile_db == "compiledb"
+    if use_compiledb:
+        pip.venv(name="virtualenv for compiledb", path=COMPILEDB_VENV, python="python3")
+        pip.packages(
+            name=f"compiledb {cfg.compiledb_version}",
+            packages=[f"compiledb=={cfg.compiledb_version}"],
+            virtualenv=COMPILEDB_VENV,
+        )
+    files.link(
+        name="compiledb on PATH",
+        path=COMPILEDB_LINK,
+        target=posixpath.join(COMPILEDB_VENV, "bin/compiledb"),
+        present=use_compiledb,
+    )
+
+    config = clangd_config_path(target.account.home)
+    files.directory(
+        name="clangd config directory", path=posixpath.dirname(config), present=True, **target.as_user
+    )
+    files.put(
+        name=f"clangd config {config}",
+        src=rendered_file("clangd/config.yaml.j2", cfg=cfg),
+        dest=config,
+        **target.owned_file("644"),
+    )

@@ -1,0 +1,179 @@
+"""neovim new enough for telescope, the plugins as native packages, and kdevbox's init.lua."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File, Link
+from pyinfra.operations import apt, files
+
+from kdevbox.config import (
+    DEFAULT_PLUGINS,
+    TELESCOPE,
+    Neovim,
+    format_version,
+    parse_version,
+    telescope_requirement,
+    telescope_tag_for,
+)
+from kdevbox.facts import AptCandidate
+from kdevbox.inventory import ConfigError, Problem
+from kdevbox.operations import git_checkout, install_tarball
+from kdevbox.target import Target
+from kdevbox.templates import render, rendered_file
+
+NVIM_LINK = "/usr/local/bin/nvim"
+RELEASE_PREFIX = "/opt/nvim-"
+PACK_DIR = ".local/share/nvim/site/pack/kdevbox/start"
+CONFIG_DIR = ".config/nvim"
+KDEVBOX_LUA = "lua/kdevbox/init.lua"
+# Used as an awk regex by files.block: keep regex metacharacters out.
+INIT_MARKER = "{comment} {{mark}} kdevbox managed block, loads kdevbox neovim config"
+
+
+@dataclass(frozen=True)
+class NeovimPlan:
+    """What a host gets: neovim from apt or a release, its version, each plugin's url and ref."""
+
+    source: str
+    version: tuple[int, ...]
+    plugins: dict[str, tuple[str, str]]
+
+    @property
+    def release_dir(self) -> str:
+        return RELEASE_PREFIX + format_version(self.version)
+
+
+def plan_neovim(cfg: Neovim, apt_candidate: str | None, host_name: str) -> NeovimPlan:
+    """Pick neovim's source and the plugin refs it can run; ConfigError when no choice fits."""
+    candidate = parse_version(apt_candidate) if apt_candidate else None
+    source = cfg.source
+    if source == "auto":
+        wanted = parse_version(cfg.min_version)
+        source = "apt" if candidate is not None and candidate >= wanted else "release"
+    if source == "apt" and candidate is None:
+        raise ConfigError(
+            [Problem(host_name, "neovim.source", cfg.source, "apt has no neovim package for this host")]
+        )
+    version = candidate if source == "apt" and candidate else parse_version(cfg.release_version)
+    shown = f"neovim {format_version(version)} ({source})"
+
+    plugins: dict[str, tuple[str, str]] = {}
+    problems = []
+    for name, (default_url, default_ref) in DEFAULT_PLUGINS.items():
+        override = cfg.plugins.get(name)
+        url = (override and override.url) or default_url
+        ref = (override and override.ref) or default_ref
+        field = f"neovim.plugins.{name}.ref"
+        if name == TELESCOPE and ref is None:
+            ref = telescope_tag_for(version)
+            if ref is None:
+                problems.append(Problem(host_name, "neovim", shown, "too old for any telescope release"))
+                continue
+        elif name == TELESCOPE and ref is not None:
+            needs = telescope_requirement(ref)
+            if needs is not None and version < needs:
+                problems.append(
+                    Problem(
+                        host_name,
+                        field,
+                        ref,
+                        f"telescope {ref} needs neovim >= {format_version(needs)}, this host gets "
+                        f"{shown}: pin an older ref, or unset it to get the newest that fits",
+                    )
+                )
+                continue
+        assert ref is not None
+        plugins[name] = (url, ref)
+    if problems:
+        raise ConfigError(problems, headline="neovim plugins do not fit the neovim this host gets")
+    return NeovimPlan(source, version, plugins)
+
+
+def host_plan(cfg: Neovim) -> NeovimPlan:
+    """The plan for the current host (asks apt for its neovim candidate unless source is release)."""
+    candidate = None if cfg.source == "release" else host.get_fact(AptCandidate, package="neovim")
+    return plan_neovim(cfg, candidate, host.name)
+
+
+def kdevbox_lua_path(home: str) -> str:
+    return posixpath.join(home, CONFIG_DIR, KDEVBOX_LUA)
+
+
+def plugin_path(home: str, name: str) -> str:
+    return posixpath.join(home, PACK_DIR, name)
+
+
+@deploy("neovim")
+def neovim_setup(cfg: Neovim, target: Target) -> None:
+    plan = host_plan(cfg)  # before any operation: an impossible plugin pin stops the run here
+    as_user = target.as_user
+    home = target.account.home
+
+    packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
+    apt.packages(
+        name="neovim and what kdevbox installs it with",
+        packages=packages,
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
+    ours = host.get_fact(Link, path=NVIM_LINK)
+    if plan.source == "release":
+        install_tarball(
+            name=f"neovim {format_version(plan.version)} release in {plan.release_dir}",
+            url=cfg.release_download,
+            sha256=cfg.release_sha256,
+            dest=plan.release_dir,
+        )
+        files.link(
+            name=f"{NVIM_LINK} is neovim {format_version(plan.version)}",
+            path=NVIM_LINK,
+            target=posixpath.join(plan.release_dir, "bin/nvim"),
+        )
+    elif ours and str(ours.get("link_target", "")).startswith(RELEASE_PREFIX):
+        # A release kdevbox linked earlier would shadow the distribution's neovim.
+        files.link(name=f"{NVIM_LINK}: drop kdevbox's release link", path=NVIM_LINK, present=False)
+
+    files.directory(name="plugin directory", path=posixpath.join(home, PACK_DIR), present=True, **as_user)
+    for name, (url, ref) in plan.plugins.items():
+        git_checkout(name=f"{name} at {ref}", path=plugin_path(home, name), url=url, ref=ref, **as_user)
+
+    lua = kdevbox_lua_path(home)
+    files.directory(
+        name="kdevbox neovim config directory", path=posixpath.dirname(lua), present=True, **as_user
+    )
+    files.put(
+        name=f"kdevbox neovim config {lua}",
+        src=rendered_file("nvim/kdevbox.lua.j2", cfg=cfg),
+        dest=lua,
+        **target.owned_file("644"),
+    )
+    if cfg.manage_init:
+        _load_from_user_init(home, as_user)
+
+
+def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
+    """One marked line in the user's init file loads kdevbox's config; the rest stays theirs.
+
+    neovim refuses to start with both init.lua and init.vim, so a user with init.vim keeps it.
+    """
+    config_dir = posixpath.join(home, CONFIG_DIR)
+    init_vim = posixpath.join(config_dir, "init.vim")
+    vimscript = bool(host.get_fact(File, path=init_vim)) and not host.get_fact(
+        File, path=posixpath.join(config_dir, "init.lua")
+    )
+    init = init_vim if vimscript else posixpath.join(config_dir, "init.lua")
+    comment = '"' if vimscript else "--"
+    files.file(name=f"{init} exists", path=init, present=True, **as_user)
+    files.block(
+        name=f"load kdevbox's config from {init}",
+        path=init,
+        content=render("nvim/init-block.j2", vimscript=vimscript).rstrip("\n"),
+        marker=INIT_MARKER.format(comment=comment),
+        **as_user,
+    )

@@ -1,0 +1,6 @@
+#include "util.h"
+
+int util_answer(void)
+{
+	return 42;
+}

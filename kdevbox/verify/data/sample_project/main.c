@@ -1,0 +1,6 @@
+#include "util.h"
+
+int main(void)
+{
+	return util_answer() == 42 ? 0 : 1;
+}

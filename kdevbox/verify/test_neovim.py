@@ -1,0 +1,95 @@
+"""neovim: the version kdevbox chose, plugins at their refs, and a clean headless start as the
+developer that loads telescope, its heading extension and clangd."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+from kdevbox.config import parse_version
+from kdevbox.facts import AptCandidate, GitCheckout
+from kdevbox.tasks.neovim import INIT_MARKER, NVIM_LINK, NeovimPlan, plan_neovim, plugin_path
+from kdevbox.verify.targets import VerifyTarget
+
+
+def _plan(target: VerifyTarget) -> NeovimPlan:
+    """The plan the deploy made for this host, from the same settings and apt's candidate."""
+    fact = AptCandidate()
+    candidate = fact.process(target.host.check_output(fact.command("neovim")).splitlines())
+    return plan_neovim(target.config.neovim, candidate, target.name)
+
+
+def _start_nvim(target: VerifyTarget, *args: str) -> tuple[int, str]:
+    """nvim --headless as the developer; its exit status and everything it wrote to stderr."""
+    load = [] if target.config.neovim.manage_init else ["-c", "lua require('kdevbox')"]
+    command = " ".join(["nvim", "--headless", *(["%s"] * (len(load) + len(args)))])
+    result = target.run_as_user(command, *load, *args)
+    return result.rc, result.stderr
+
+
+def test_nvim_version_and_source(kdevbox_target: VerifyTarget) -> None:
+    plan = _plan(kdevbox_target)
+    first = kdevbox_target.run_as_user("nvim --version").stdout.splitlines()[0]
+    assert parse_version(first.split()[-1]) == plan.version, first
+    resolved = kdevbox_target.run_as_user('readlink -f "$(command -v nvim)"').stdout.strip()
+    expected = posixpath.join(plan.release_dir, "bin/nvim") if plan.source == "release" else "/usr/bin/nvim"
+    assert resolved == expected, f"nvim is {resolved}, expected {expected} ({plan.source})"
+    if plan.source == "release":
+        assert kdevbox_target.host.file(NVIM_LINK).linked_to == expected
+
+
+def test_plugins_checked_out_at_their_refs(kdevbox_target: VerifyTarget) -> None:
+    fact = GitCheckout()
+    for name, (url, ref) in _plan(kdevbox_target).plugins.items():
+        path = plugin_path(kdevbox_target.account.home, name)
+        output = kdevbox_target.run_as_user(fact.command(path)).stdout
+        checkout = fact.process(output.splitlines())
+        assert checkout is not None, f"{path} is not a git checkout"
+        assert (checkout.url, checkout.ref) == (url, ref), f"{name}: {checkout}"
+        assert checkout.head and not checkout.dirty, f"{name}: {checkout}"
+        assert kdevbox_target.host.file(path).user == kdevbox_target.account.name
+
+
+def test_headless_start_loads_telescope_and_heading(kdevbox_target: VerifyTarget) -> None:
+    with kdevbox_target.scratch_dir("nvim_check.lua") as scratch:
+        rc, stderr = _start_nvim(kdevbox_target, "-c", f"luafile {scratch}/nvim_check.lua")
+    assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"
+
+
+def test_clangd_attaches_to_c_files(kdevbox_target: VerifyTarget) -> None:
+    with kdevbox_target.scratch_dir("sample_project", "nvim_lsp_check.lua") as scratch:
+        project = posixpath.join(scratch, "sample_project")
+        entry = {"directory": project, "file": "main.c", "arguments": ["cc", "-c", "-Ilib", "main.c"]}
+        kdevbox_target.run_as_user(
+            "printf %%s %s > %s", json.dumps([entry]), f"{project}/compile_commands.json"
+        )
+        rc, stderr = _start_nvim(
+            kdevbox_target, f"{project}/main.c", "-c", f"luafile {scratch}/nvim_lsp_check.lua"
+        )
+    assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"
+
+
+def test_user_init_loads_kdevbox_only_in_its_block(kdevbox_target: VerifyTarget) -> None:
+    cfg = kdevbox_target.config.neovim
+    config_dir = posixpath.join(kdevbox_target.account.home, ".config/nvim")
+    inits = [kdevbox_target.host.file(f"{config_dir}/init.{ext}") for ext in ("lua", "vim")]
+    present = [f for f in inits if f.exists]
+    if not cfg.manage_init:
+        for init in present:
+            assert "kdevbox managed block" not in init.content_string, f"{init.path} was edited"
+        return
+    assert len(present) == 1, f"expected one of init.lua/init.vim in {config_dir}"
+    init = present[0]
+    comment = '"' if init.path.endswith(".vim") else "--"
+    lines = init.content_string.splitlines()
+    begin = lines.index(INIT_MARKER.format(comment=comment).format(mark="BEGIN"))
+    end = lines.index(INIT_MARKER.format(comment=comment).format(mark="END"))
+    assert [line for line in lines[begin + 1 : end] if "require('kdevbox')" in line], lines[begin:end]
+    assert init.user == kdevbox_target.account.name
+
+
+def test_leader_key(kdevbox_target: VerifyTarget) -> None:
+    leader = json.dumps(kdevbox_target.config.neovim.leader)
+    check = f"lua if vim.g.mapleader ~= {leader} then io.stderr:write('mapleader is ' .. vim.g.mapleader) end"
+    rc, stderr = _start_nvim(kdevbox_target, "-c", check, "-c", "qall!")
+    assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"

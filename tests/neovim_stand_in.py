@@ -1,0 +1,114 @@
+"""Stand-ins for neovim's upstreams: plugin repos with the real module layout served by git daemon,
+and an official-layout release tarball built from the machine's own nvim."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.testhosts import run
+
+# Small but loadable versions of each plugin's modules, at the paths the real plugins use.
+PLUGIN_FILES: dict[str, dict[str, str]] = {
+    "plenary.nvim": {"lua/plenary/init.lua": "return { path = {}, job = {} }\n"},
+    "telescope.nvim": {
+        "lua/telescope/init.lua": """local telescope = { extensions = {} }
+function telescope.setup(opts) telescope.opts = opts end
+function telescope.register_extension(ext) return ext end
+function telescope.load_extension(name)
+  require('plenary')
+  local ext = require('telescope._extensions.' .. name)
+  telescope.extensions[name] = ext.exports
+  return ext.exports
+end
+return telescope
+""",
+        "lua/telescope/builtin.lua": """local builtin = {}
+for _, name in ipairs({ 'find_files', 'live_grep', 'buffers' }) do
+  builtin[name] = function() return name end
+end
+return builtin
+""",
+    },
+    "telescope-heading.nvim": {
+        "lua/telescope/_extensions/heading.lua": """return require('telescope').register_extension({
+  exports = { heading = function() return 'heading' end },
+})
+""",
+    },
+}
+PLUGIN_TAGS = {
+    "plenary.nvim": ["v0.1.4"],
+    "telescope.nvim": ["0.1.7", "0.1.8", "0.1.9", "v0.2.2"],
+    "telescope-heading.nvim": ["v0.7.0"],
+}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env_args = ["-c", "user.name=Stand In", "-c", "user.email=stand-in@example.org"]
+    return subprocess.run(
+        ["git", *env_args, *args], cwd=cwd, check=True, text=True, capture_output=True
+    ).stdout.strip()
+
+
+def build_plugin_repos(base: Path) -> Path:
+    """Bare repos base/<plugin>.git, one commit per tag, each tag's commit saying which tag it is."""
+    for name, files in PLUGIN_FILES.items():
+        work = base / "work" / name
+        work.mkdir(parents=True)
+        _git(work, "init", "-q", "-b", "master")
+        for tag in PLUGIN_TAGS[name]:
+            for rel, text in files.items():
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                (work / rel).write_text(text)
+            (work / "VERSION").write_text(tag + "\n")
+            _git(work, "add", "-A")
+            _git(work, "commit", "-q", "-m", f"release {tag}")
+            _git(work, "tag", "-a", tag, "-m", tag)
+        _git(base, "clone", "-q", "--bare", str(work), str(base / f"{name}.git"))
+    shutil.rmtree(base / "work")
+    return base
+
+
+def tag_commit(repos: Path, name: str, tag: str) -> str:
+    return _git(repos / f"{name}.git", "rev-parse", f"{tag}^{{commit}}")
+
+
+@dataclass(frozen=True)
+class ReleaseTarball:
+    version: str
+    sha256: str
+    path: Path
+
+
+def build_release_tarball(served: Path) -> ReleaseTarball:
+    """served/v<version>/nvim-linux-x86_64.tar.gz in the official layout, from /usr/bin/nvim.
+
+    The distribution's nvim links shared libraries a fresh host lacks: they go into lib/ with an
+    $ORIGIN rpath, so the tree runs anywhere like the official, self-contained one.
+    """
+    nvim = Path("/usr/bin/nvim")
+    version = re.search(r"v([0-9.]+)", run(str(nvim), "--version").stdout)
+    assert version, "no nvim on this machine"
+    stage = served / "stage" / "nvim-linux-x86_64"
+    (stage / "bin").mkdir(parents=True)
+    (stage / "lib").mkdir()
+    shutil.copy2(nvim, stage / "bin/nvim")
+    for line in run("ldd", str(nvim)).stdout.splitlines():
+        match = re.search(r"=> (/\S+)", line)
+        if match and not re.search(r"/(libc|libm|libgcc_s|ld-linux[^/]*)\.so", match.group(1)):
+            shutil.copy2(match.group(1), stage / "lib")
+    run("patchelf", "--set-rpath", "$ORIGIN/../lib", str(stage / "bin/nvim"))
+    shutil.copytree("/usr/share/nvim/runtime", stage / "share/nvim/runtime", symlinks=False)
+    target = served / f"v{version.group(1)}" / "nvim-linux-x86_64.tar.gz"
+    target.parent.mkdir(parents=True)
+    with tarfile.open(target, "w:gz") as tar:
+        tar.add(stage, arcname="nvim-linux-x86_64")
+    shutil.rmtree(served / "stage")
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    return ReleaseTarball(version.group(1), digest, target)
