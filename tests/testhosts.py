@@ -106,11 +106,13 @@ def throwaway_rootfs(workdir: Path) -> Iterator[Path]:
     archives = CACHE_DIR / "apt-archives"
     (archives / "partial").mkdir(parents=True, exist_ok=True)
     run("mount", "--bind", str(archives), str(merged / "var/cache/apt/archives"))
+    # A real host has /proc (the dynamic loader resolves $ORIGIN through it, for one).
+    run("mount", "-t", "proc", "proc", str(merged / "proc"))
     try:
         yield merged
     finally:
-        run("umount", "--lazy", str(merged / "var/cache/apt/archives"))
-        run("umount", "--lazy", str(merged))
+        for mount in ("proc", "var/cache/apt/archives", ""):
+            run("umount", "--lazy", str(merged / mount))
         shutil.rmtree(workdir, ignore_errors=True)
 
 

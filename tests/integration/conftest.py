@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from tests import testhosts
+from tests.neovim_stand_in import PLUGIN_FILES, ReleaseTarball, build_plugin_repos, build_release_tarball
 
 REPO = Path(__file__).resolve().parents[2]
 DEVBOX = REPO / "deploys" / "devbox.py"
+APT_PROXY_ONLY = REPO / "tests" / "deploys" / "apt_proxy_only.py"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,37 @@ def ssh_host(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Ite
         testhosts.ssh_host(root, tmp_path_factory.mktemp("ssh")) as host,
     ):
         yield host
+
+
+@dataclass(frozen=True)
+class EditorUpstreams:
+    """Local stand-ins for neovim's release downloads and the plugins' git repos."""
+
+    repos: Path
+    git_url: str
+    release: ReleaseTarball
+    release_url: str
+
+    def neovim_settings(self, **overrides: Any) -> dict[str, Any]:
+        """`neovim` settings that fetch everything from the stand-ins (release source by default)."""
+        settings: dict[str, Any] = {
+            "source": "release",
+            "release_version": self.release.version,
+            "release_sha256": self.release.sha256,
+            "release_url": self.release_url + "/v{version}/nvim-linux-x86_64.tar.gz",
+            "plugins": {name: {"url": f"{self.git_url}/{name}.git"} for name in PLUGIN_FILES},
+        }
+        settings.update(overrides)
+        return settings
+
+
+@pytest.fixture(scope="session")
+def editor_upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EditorUpstreams]:
+    repos = build_plugin_repos(tmp_path_factory.mktemp("plugin-repos"))
+    served = tmp_path_factory.mktemp("nvim-releases")
+    release = build_release_tarball(served)
+    with testhosts.git_daemon(repos) as git_url, testhosts.http_server(served) as http_url:
+        yield EditorUpstreams(repos, git_url, release, http_url)
 
 
 def write_inventory(
@@ -90,8 +123,12 @@ class VerifyRun:
     output: str
 
 
-def verify(inventory: Path) -> VerifyRun:
-    """The user-facing check: `pytest --pyargs kdevbox.verify --inventory ...`, counted from junit XML."""
+def verify(inventory: Path, module: str = "kdevbox.verify") -> VerifyRun:
+    """The user-facing check: `pytest --pyargs kdevbox.verify --inventory ...`, counted from junit XML.
+
+    module narrows it to one capability's module (kdevbox.verify.test_apt_proxy) for hosts that only
+    got that capability.
+    """
     junit = inventory.parent / "verify.xml"
     proc = subprocess.run(
         [
@@ -101,7 +138,7 @@ def verify(inventory: Path) -> VerifyRun:
             "-p",
             "no:cacheprovider",
             "--pyargs",
-            "kdevbox.verify",
+            module,
             "--inventory",
             str(inventory),
             f"--junitxml={junit}",

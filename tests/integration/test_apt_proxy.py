@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.apt_stand_in import PACKAGE, REPO_HOST, Proxy, build_repo, forward_proxy
-from tests.integration.conftest import deploy, pyinfra_cli, verify, write_inventory
+from tests.integration.conftest import APT_PROXY_ONLY, deploy, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 PROXY_CONF = "etc/apt/apt.conf.d/80kdevbox-proxy"
@@ -45,7 +45,7 @@ def test_apt_goes_through_proxy_then_proxy_is_removed(
     inventory = write_inventory(tmp_path, [(name, settings)])
 
     # What the user runs, with diffs and verbose output: the password never shows.
-    run = pyinfra_cli(inventory, "--diff", "-vv")
+    run = pyinfra_cli(inventory, "--diff", "-vv", deploy_file=APT_PROXY_ONLY)
     assert run.returncode == 0, run.stdout + run.stderr
     assert SECRET not in run.stdout + run.stderr
     assert f"http://***@127.0.0.1:{proxy.port}" in run.stdout + run.stderr
@@ -62,13 +62,13 @@ def test_apt_goes_through_proxy_then_proxy_is_removed(
         url.endswith(f"{PACKAGE}_1.0_all.deb") for url in fetched
     )
 
-    checked = verify(inventory)
+    checked = verify(inventory, "kdevbox.verify.test_apt_proxy")
     assert checked.returncode == 0 and checked.failed == 0, checked.output
-    assert deploy(inventory)[name]["changed"] == []
+    assert deploy(inventory, APT_PROXY_ONLY)[name]["changed"] == []
 
     # Unset: the file goes, and apt no longer has a proxy.
     write_inventory(tmp_path, [(name, {"user": DEV_USER})])
-    assert deploy(inventory)[name]["changed"] == [
+    assert deploy(inventory, APT_PROXY_ONLY)[name]["changed"] == [
         [f"apt proxy | Remove /{PROXY_CONF} (no apt proxy configured)"]
     ]
     assert not (chroot_root / PROXY_CONF).exists()
@@ -79,4 +79,4 @@ def test_apt_goes_through_proxy_then_proxy_is_removed(
         check=True,
     ).stdout
     assert "127.0.0.1" not in dump
-    assert verify(inventory).returncode == 0
+    assert verify(inventory, "kdevbox.verify.test_apt_proxy").returncode == 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
-from tests.integration.conftest import deploy, verify, write_inventory
+from tests.integration.conftest import EditorUpstreams, deploy, verify, write_inventory
 from tests.testhosts import DEV_USER, SshHost
 
 GIT = {
@@ -21,7 +22,9 @@ GIT = {
 }
 
 
-def test_chroot_host_deploy_verify_and_rerun(chroot_root: Path, tmp_path: Path) -> None:
+def test_chroot_host_deploy_verify_and_rerun(
+    chroot_root: Path, tmp_path: Path, editor_upstreams: EditorUpstreams
+) -> None:
     home = chroot_root / "home" / DEV_USER
     # What the developer had before: their own git alias and their own ignore file.
     (home / ".gitconfig").write_text("[alias]\n\tst = status\n[core]\n\texcludesfile = ~/.gitignore_mine\n")
@@ -35,6 +38,7 @@ def test_chroot_host_deploy_verify_and_rerun(chroot_root: Path, tmp_path: Path) 
         group_data={
             "git": GIT,
             "apt_proxy": {"http": "http://proxy.example.org:3128", "no_proxy": ["deb.example.org"]},
+            "neovim": editor_upstreams.neovim_settings(),
         },
     )
 
@@ -67,18 +71,34 @@ def test_chroot_host_deploy_verify_and_rerun(chroot_root: Path, tmp_path: Path) 
     assert verify(inventory).returncode == 0
 
 
-def test_ssh_host_as_sudo_user_with_merged_group_settings(ssh_host: SshHost, tmp_path: Path) -> None:
-    """Log in as the developer with sudo (the usual VM case); user defaults to the login user."""
+def test_ssh_host_as_sudo_user_with_merged_group_settings(
+    ssh_host: SshHost, tmp_path: Path, editor_upstreams: EditorUpstreams
+) -> None:
+    """Log in as the developer with sudo (the usual VM case); user defaults to the login user.
+
+    The editor side as a vimscript user on Debian 12 would have it: neovim from apt (its 0.7.2 is
+    enough once min_version allows it), a versioned clangd package, Bear, an existing init.vim.
+    """
+    home = ssh_host.root / "home" / DEV_USER
+    (home / ".config/nvim").mkdir(parents=True)
+    (home / ".config/nvim/init.vim").write_text("set number\n")
+    subprocess.run(["chown", "-R", "1000:1000", str(home / ".config")], check=True)
     data = {
         **ssh_host.inventory_data(user=DEV_USER),
         "_sudo": True,
         "git": {"email": "ada@lab.example.org", "excludesfile": "~/.config/git/ignore"},
         "apt_proxy": {"https": "http://ada:Pr0xyPass@proxy.lab.example.org:3128"},
+        "clangd": {"package": "clangd-14", "compile_db": "bear"},
+        "neovim": {"source": "auto", "min_version": "0.7", "leader": ","},
     }
-    inventory = write_inventory(tmp_path, [("labvm", data)], group_data={"git": GIT})
+    group = {"git": GIT, "neovim": editor_upstreams.neovim_settings()}
+    inventory = write_inventory(tmp_path, [("labvm", data)], group_data=group)
 
     first = deploy(inventory)["labvm"]
     assert not first["failed"] and first["changed"]
+    changed = {op for names in first["changed"] for op in names}
+    assert "clangd | clangd resolves to /usr/bin/clangd-14" in changed
+    assert not any("release in /opt" in op for op in changed), changed
 
     checked = verify(inventory)
     assert checked.returncode == 0, checked.output
@@ -94,3 +114,7 @@ def test_ssh_host_as_sudo_user_with_merged_group_settings(ssh_host: SshHost, tmp
     assert (home / ".config/git/ignore").stat().st_uid == 1000
     proxy_conf = ssh_host.root / "etc/apt/apt.conf.d/80kdevbox-proxy"
     assert proxy_conf.stat().st_mode & 0o777 == 0o600 and proxy_conf.stat().st_uid == 0
+    # The vimscript user keeps init.vim (neovim will not start with init.lua beside it).
+    init_vim = (home / ".config/nvim/init.vim").read_text().splitlines()
+    assert init_vim[0] == "set number" and "lua require('kdevbox')" in init_vim
+    assert not (home / ".config/nvim/init.lua").exists()

@@ -1,0 +1,84 @@
+"""The editor on a chroot host: a neovim release from a tarball, plugin refs that move, a user's
+own init.lua kept, and bad pins or checksums that stop before anything changes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.integration.conftest import EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
+from tests.neovim_stand_in import tag_commit
+from tests.testhosts import DEV_USER, tree_digest
+
+TELESCOPE = "telescope.nvim"
+
+
+def _head(root: Path, plugin: str) -> str:
+    path = f"/home/{DEV_USER}/.local/share/nvim/site/pack/kdevbox/start/{plugin}"
+    return subprocess.run(
+        ["chroot", str(root), "git", "-C", path, "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_release_neovim_plugins_and_user_init(
+    chroot_root: Path, tmp_path: Path, editor_upstreams: EditorUpstreams
+) -> None:
+    home = chroot_root / "home" / DEV_USER
+    init = home / ".config/nvim/init.lua"
+    init.parent.mkdir(parents=True)
+    init.write_text("vim.opt.number = true\n-- my own settings\n")
+    subprocess.run(["chown", "-R", "1000:1000", str(home / ".config")], check=True)
+    name = f"@chroot{chroot_root}"
+
+    def setup(**neovim: object) -> Path:
+        group = {"neovim": editor_upstreams.neovim_settings(**neovim), "clangd": {"compile_db": "compiledb"}}
+        return write_inventory(tmp_path, [(name, {"user": DEV_USER})], group_data=group)
+
+    inventory = setup()
+    first = deploy(inventory)[name]
+    changed = {op for names in first["changed"] for op in names}
+    version = editor_upstreams.release.version
+    assert f"neovim | neovim {version} release in /opt/nvim-{version}" in changed
+    # Debian 12's neovim 0.7.2 gets the newest telescope that supports it.
+    assert f"neovim | {TELESCOPE} at 0.1.8" in changed
+    assert _head(chroot_root, TELESCOPE) == tag_commit(editor_upstreams.repos, TELESCOPE, "0.1.8")
+
+    checked = verify(inventory)
+    assert checked.returncode == 0 and checked.failed == 0, checked.output
+    assert deploy(inventory)[name]["changed"] == []
+    lines = init.read_text().splitlines()
+    assert lines[:2] == ["vim.opt.number = true", "-- my own settings"] and "require('kdevbox')" in lines
+
+    # A pinned ref moves the checkout, and only that.
+    plugins = editor_upstreams.neovim_settings()["plugins"]
+
+    def pin(ref: str) -> dict[str, object]:
+        return {**plugins, TELESCOPE: {**plugins[TELESCOPE], "ref": ref}}
+
+    inventory = setup(plugins=pin("0.1.7"))
+    assert deploy(inventory)[name]["changed"] == [[f"neovim | {TELESCOPE} at 0.1.7"]]
+    assert _head(chroot_root, TELESCOPE) == tag_commit(editor_upstreams.repos, TELESCOPE, "0.1.7")
+    assert verify(inventory).returncode == 0
+
+    watched = ("home", "opt", "usr/local")
+    before = tree_digest(chroot_root, *watched)
+
+    # A ref the installed neovim cannot run stops the run before anything is cloned.
+    result = pyinfra_cli(setup(plugins=pin("v0.2.2")))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        f"{name}: neovim.plugins.{TELESCOPE}.ref = 'v0.2.2': telescope v0.2.2 needs neovim >= 0.10.5"
+        in output
+    )
+    assert tree_digest(chroot_root, *watched) == before
+
+    # A tarball whose checksum does not match fails, and the installed neovim stays as it was.
+    result = pyinfra_cli(setup(plugins=pin("0.1.7"), release_sha256="0" * 64))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"sha256 mismatch for {editor_upstreams.release_url}/v{version}/nvim-linux-x86_64.tar.gz" in output
+    assert tree_digest(chroot_root, *watched) == before
