@@ -8,8 +8,10 @@ from kdevbox.tasks.apt_proxy import apt_proxy
 from kdevbox.tasks.clangd import clangd_setup
 from kdevbox.tasks.git import git_setup
 from kdevbox.tasks.neovim import neovim_setup
+from kdevbox.tasks.wsl import wsl_setup
 
 target = current_target()
+wsl_setup(target.config.wsl, target)
 apt_proxy(target.config.apt_proxy)
 git_setup(target.config.git, target)
 clangd_setup(target.config.clangd, target)

@@ -33,3 +33,25 @@ Validate without touching a host: the first thing every deploy does.
 #         "chainreplyto": False,
 #     },
 # }
+
+# clangd from the distribution, with a user config (~/.config/clangd/config.yaml) that drops the
+# GCC-only flags a kernel compile_commands.json carries; plus the tool that records such a database
+# for other make projects (a kernel tree uses its own scripts/clang-tools/gen_compile_commands.py).
+# clangd = {
+#     "package": "clangd-19",         # default "clangd"; a versioned one is linked as /usr/local/bin/clangd
+#     "compile_db": "compiledb",      # default "bear"; compiledb comes from PyPI in its own virtualenv
+#     "remove_flags": [...],          # default: the GCC-only flags of x86 kernel builds (kdevbox.config)
+# }
+
+# neovim with telescope.nvim and telescope-heading.nvim as native packages, clangd through the
+# built-in LSP client. `auto` takes the distribution's neovim when it is at least min_version, else
+# the official release tarball (pinned version and sha256, unpacked to /opt/nvim-<version>).
+# Plugin refs default to upstream tags; telescope's to the newest tag the installed neovim can run.
+# neovim = {
+#     "source": "auto",               # or "apt", "release"
+#     "min_version": "0.10",
+#     "release_version": "0.12.5",    # with its "release_sha256"; "release_url" for a mirror
+#     "leader": " ",                  # <leader>ff files, fg grep, fb buffers, fh headings
+#     "manage_init": True,            # False: your init files are not touched; load it yourself
+#     "plugins": {"telescope.nvim": {"ref": "0.1.9"}, "plenary.nvim": {"url": "https://mirror/p.git"}},
+# }

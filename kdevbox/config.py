@@ -329,6 +329,39 @@ class Neovim(Model):
         return self.release_url.replace("{version}", self.release_version)
 
 
+IniValue = Annotated[str, StringConstraints(pattern=r"^[^\n\[\]]*$")] | bool | int
+
+
+class Wsl(Model):
+    """WSL2 only (other hosts skip it): /etc/wsl.conf key by key, /dev/kvm for QEMU guests."""
+
+    systemd: bool = Field(default=True, description="[boot] systemd: services such as sshd and libvirt")
+    default_user: bool = Field(
+        default=True, description="[user] default = the developer account, so a new shell is theirs"
+    )
+    settings: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")],
+        dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")], IniValue],
+    ] = Field(
+        default_factory=dict,
+        description="more wsl.conf keys by section, e.g. {'network': {'hostname': 'kbox'}}",
+    )
+    kvm_group: bool = Field(default=True, description="add the developer to the kvm group")
+
+    def wsl_conf(self, user: str) -> dict[str, dict[str, str]]:
+        """The wsl.conf keys kdevbox sets, as wsl.conf spells values."""
+        values: dict[str, dict[str, str]] = {}
+        if self.systemd:
+            values.setdefault("boot", {})["systemd"] = "true"
+        if self.default_user:
+            values.setdefault("user", {})["default"] = user
+        for section, keys in self.settings.items():
+            for key, value in keys.items():
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
+                values.setdefault(section, {})[key] = shown
+        return values
+
+
 class HostConfig(Model):
     """Everything kdevbox does to one host. Field names are the host data keys."""
 
@@ -339,3 +372,4 @@ class HostConfig(Model):
     git: Git = Field(default_factory=Git)
     clangd: Clangd = Field(default_factory=Clangd)
     neovim: Neovim = Field(default_factory=Neovim)
+    wsl: Wsl = Field(default_factory=Wsl)

@@ -125,3 +125,38 @@ class GitCheckout(FactBase[Checkout | None]):
             head=values.get("head") or None,
             dirty=bool(values.get("dirty")),
         )
+
+
+@dataclass(frozen=True)
+class WslInfo:
+    """Whether the host is a WSL2 distro, and whether it has /dev/kvm to give QEMU."""
+
+    is_wsl2: bool
+    has_kvm: bool
+
+
+WSL_PROBE = (
+    'echo "release=$(uname -r)"; '
+    "[ -e /proc/sys/fs/binfmt_misc/WSLInterop ] && echo interop=yes; "
+    "[ -c /dev/kvm ] && echo kvm=yes; true"
+)
+
+
+def parse_wsl(lines: Iterable[str]) -> WslInfo:
+    values = dict(line.split("=", 1) for line in lines if "=" in line)
+    release = values.get("release", "").lower()
+    return WslInfo(
+        is_wsl2=("microsoft" in release and "wsl2" in release) or values.get("interop") == "yes",
+        has_kvm=values.get("kvm") == "yes",
+    )
+
+
+class WslHost(FactBase[WslInfo]):
+    """WSL2 detection: a kernel release like 5.15.x-microsoft-standard-WSL2, or the WSLInterop
+    binfmt entry that every WSL distro registers."""
+
+    def command(self) -> str:
+        return WSL_PROBE
+
+    def process(self, output: Iterable[str]) -> WslInfo:
+        return parse_wsl(output)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.integration.conftest import EditorUpstreams, deploy, verify, write_inventory
-from tests.testhosts import DEV_USER, SshHost
+from tests.testhosts import DEV_USER, MIRROR, SshHost
+
+MIRROR_HOST = str(urlsplit(MIRROR).hostname)
 
 GIT = {
     "name": "Ada Kernel",
@@ -37,7 +40,8 @@ def test_chroot_host_deploy_verify_and_rerun(
         [(name, {"user": DEV_USER})],
         group_data={
             "git": GIT,
-            "apt_proxy": {"http": "http://proxy.example.org:3128", "no_proxy": ["deb.example.org"]},
+            # The proxy does not exist: the mirror the deploy installs from must bypass it.
+            "apt_proxy": {"http": "http://proxy.example.org:3128", "no_proxy": [MIRROR_HOST]},
             "neovim": editor_upstreams.neovim_settings(),
         },
     )

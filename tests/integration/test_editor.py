@@ -16,7 +16,7 @@ TELESCOPE = "telescope.nvim"
 def _head(root: Path, plugin: str) -> str:
     path = f"/home/{DEV_USER}/.local/share/nvim/site/pack/kdevbox/start/{plugin}"
     return subprocess.run(
-        ["chroot", str(root), "git", "-C", path, "rev-parse", "HEAD"],
+        ["chroot", str(root), "git", "-c", "safe.directory=*", "-C", path, "rev-parse", "HEAD"],
         capture_output=True,
         text=True,
         check=True,
