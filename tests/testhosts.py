@@ -26,7 +26,7 @@ MIRROR = os.environ.get("KDEVBOX_TEST_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("openssh-server", "python3", "sudo", "git", "ca-certificates")
 DEV_USER = "dev"
 # Bump when the recipe below changes in a way the package list does not show.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 MACHINE_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
@@ -76,6 +76,8 @@ def base_rootfs() -> Path:
         sudoers.write_text(f"{DEV_USER} ALL=(ALL) NOPASSWD:ALL\n")
         sudoers.chmod(0o440)
         _trust_machine_cas(tmp)
+        # What an installer writes and debootstrap does not: tools resolve localhost (Bear's gRPC).
+        (tmp / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
         run("chroot", str(tmp), "apt-get", "clean")
         tmp.rename(final)
         for stale in CACHE_DIR.glob(f"rootfs-{SUITE}-*"):
@@ -85,7 +87,7 @@ def base_rootfs() -> Path:
 
 
 @contextmanager
-def throwaway_rootfs(workdir: Path) -> Iterator[Path]:
+def throwaway_rootfs(workdir: Path, proc: bool = True) -> Iterator[Path]:
     """A private, writable view of the base rootfs: an overlay whose writes land in workdir.
 
     ~10 ms instead of several seconds for a copy; the cached base is never written.
@@ -106,12 +108,16 @@ def throwaway_rootfs(workdir: Path) -> Iterator[Path]:
     archives = CACHE_DIR / "apt-archives"
     (archives / "partial").mkdir(parents=True, exist_ok=True)
     run("mount", "--bind", str(archives), str(merged / "var/cache/apt/archives"))
-    # A real host has /proc (the dynamic loader resolves $ORIGIN through it, for one).
-    run("mount", "-t", "proc", "proc", str(merged / "proc"))
+    # A real host has /proc (the dynamic loader resolves $ORIGIN through it, for one). Without it
+    # (proc=False), a test may put files there that only a special kernel would show.
+    mounts = ["var/cache/apt/archives", ""]
+    if proc:
+        run("mount", "-t", "proc", "proc", str(merged / "proc"))
+        mounts.insert(0, "proc")
     try:
         yield merged
     finally:
-        for mount in ("proc", "var/cache/apt/archives", ""):
+        for mount in mounts:
             run("umount", "--lazy", str(merged / mount))
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -226,6 +232,9 @@ def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Itera
         (ssh_dir / "authorized_keys").write_text(pub)
         run("chroot", str(root), "chown", "-R", f"{owner}:", f"/{home}/.ssh")
     run("chroot", str(root), "ssh-keygen", "-A")
+    (root / "etc/hostname").write_text(hostname + "\n")
+    with open(root / "etc/hosts", "a") as hosts:
+        hosts.write(f"127.0.1.1\t{hostname}\n")
     (root / "run/sshd").mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = subprocess.Popen(

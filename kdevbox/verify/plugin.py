@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from pathlib import Path
+
 import pytest
 
 from kdevbox.inventory import ConfigError
+from kdevbox.verify.report import VerifyReport, record
 from kdevbox.verify.targets import UnsupportedHost, VerifyTarget, load_targets
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kdevbox", "kdevbox host verification")
     group.addoption("--inventory", metavar="PATH", help="pyinfra inventory whose hosts kdevbox.verify checks")
+    group.addoption(
+        "--kdevbox-report", metavar="FILE", help="also write the host x capability results as JSON to FILE"
+    )
+
+
+_REPORT = pytest.StashKey[VerifyReport]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("inventory", None):
+        config.stash[_REPORT] = VerifyReport()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    result = yield
+    report = item.config.stash.get(_REPORT, None)
+    if report is not None:
+        record(report, item, result)
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    report = config.stash.get(_REPORT, None)
+    if report is None or not report.cells:
+        return
+    terminalreporter.section("kdevbox verification")
+    terminalreporter.write_line(report.table())
+    path = config.getoption("kdevbox_report")
+    if path:
+        report.write_json(Path(path))
+        terminalreporter.write_line(f"JSON report: {path}")
 
 
 def _targets(config: pytest.Config) -> list[VerifyTarget]:

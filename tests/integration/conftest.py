@@ -75,16 +75,24 @@ def editor_upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edito
         yield EditorUpstreams(repos, git_url, release, http_url)
 
 
+InventoryHosts = list[tuple[str, dict[str, Any]]]
+
+
 def write_inventory(
-    workdir: Path, hosts: list[tuple[str, dict[str, Any]]], group_data: dict[str, Any] | None = None
+    workdir: Path,
+    hosts: InventoryHosts | dict[str, InventoryHosts],
+    group_data: dict[str, Any] | None = None,
+    groups_data: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """A user's setup in miniature: inventory.py plus group_data/all.py beside it."""
+    """A user's setup in miniature: inventory.py (hosts, or groups of hosts) plus group_data/*.py."""
     workdir.mkdir(parents=True, exist_ok=True)
     inventory = workdir / "inventory.py"
-    inventory.write_text(f"hosts = {hosts!r}\n")
+    groups = hosts if isinstance(hosts, dict) else {"hosts": hosts}
+    inventory.write_text("".join(f"{group} = {members!r}\n" for group, members in groups.items()))
     (workdir / "group_data").mkdir(exist_ok=True)
-    lines = [f"{key} = {value!r}" for key, value in (group_data or {}).items()]
-    (workdir / "group_data" / "all.py").write_text("\n".join(lines) + "\n")
+    for group, data in {"all": group_data or {}, **(groups_data or {})}.items():
+        lines = [f"{key} = {value!r}" for key, value in data.items()]
+        (workdir / "group_data" / f"{group}.py").write_text("\n".join(lines) + "\n")
     return inventory
 
 
@@ -123,7 +131,7 @@ class VerifyRun:
     output: str
 
 
-def verify(inventory: Path, module: str = "kdevbox.verify") -> VerifyRun:
+def verify(inventory: Path, module: str = "kdevbox.verify", extra: list[str] | None = None) -> VerifyRun:
     """The user-facing check: `pytest --pyargs kdevbox.verify --inventory ...`, counted from junit XML.
 
     module narrows it to one capability's module (kdevbox.verify.test_apt_proxy) for hosts that only
@@ -143,6 +151,7 @@ def verify(inventory: Path, module: str = "kdevbox.verify") -> VerifyRun:
             str(inventory),
             f"--junitxml={junit}",
             "-q",
+            *(extra or []),
         ],
         cwd=inventory.parent,
         capture_output=True,
