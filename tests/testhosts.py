@@ -86,28 +86,37 @@ def base_rootfs() -> Path:
         return final
 
 
-@contextmanager
-def throwaway_rootfs(workdir: Path, proc: bool = True) -> Iterator[Path]:
-    """A private, writable view of the base rootfs: an overlay whose writes land in workdir.
-
-    ~10 ms instead of several seconds for a copy; the cached base is never written.
-    """
-    upper, work, merged = workdir / "upper", workdir / "work", workdir / "root"
-    for path in (upper, work, merged):
-        path.mkdir(parents=True)
+def _overlay(lower: Path, scratch: Path, target: Path) -> Path:
+    """Mount a writable overlay of lower on target; writes land in scratch/upper (returned)."""
+    upper, work = scratch / "upper", scratch / "work"
+    upper.mkdir(parents=True)
+    work.mkdir()
     run(
         "mount",
         "-t",
         "overlay",
         "overlay",
         "-o",
-        f"lowerdir={base_rootfs()},upperdir={upper},workdir={work}",
-        str(merged),
+        f"lowerdir={lower},upperdir={upper},workdir={work}",
+        str(target),
     )
-    # Test hosts share one apt download cache: each installs for real, the mirror is asked once.
-    archives = CACHE_DIR / "apt-archives"
-    (archives / "partial").mkdir(parents=True, exist_ok=True)
-    run("mount", "--bind", str(archives), str(merged / "var/cache/apt/archives"))
+    return upper
+
+
+@contextmanager
+def throwaway_rootfs(workdir: Path, proc: bool = True) -> Iterator[Path]:
+    """A private, writable view of the base rootfs: an overlay whose writes land in workdir.
+
+    ~10 ms instead of several seconds for a copy; the cached base is never written.
+    """
+    merged = workdir / "root"
+    merged.mkdir(parents=True)
+    _overlay(base_rootfs(), workdir / "rootfs", merged)
+    # Test hosts share one apt download cache, copy-on-write: each has its own archives dir (and
+    # lock, so hosts can run apt in parallel), the mirror is asked once per package.
+    shared = CACHE_DIR / "apt-archives"
+    shared.mkdir(parents=True, exist_ok=True)
+    apt_upper = _overlay(shared, workdir / "apt", merged / "var/cache/apt/archives")
     # A real host has /proc (the dynamic loader resolves $ORIGIN through it, for one). Without it
     # (proc=False), a test may put files there that only a special kernel would show.
     mounts = ["var/cache/apt/archives", ""]
@@ -119,6 +128,7 @@ def throwaway_rootfs(workdir: Path, proc: bool = True) -> Iterator[Path]:
     finally:
         for mount in mounts:
             run("umount", "--lazy", str(merged / mount))
+        _keep_downloads(apt_upper, shared)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -159,6 +169,15 @@ def git_daemon(base: Path) -> Iterator[str]:
     ]
     with serve(argv, port, base.parent / f"git-daemon-{port}.log"):
         yield f"git://127.0.0.1:{port}"
+
+
+def _keep_downloads(upper: Path, shared: Path) -> None:
+    """Packages a test host downloaded join the shared cache (renamed in whole, never half-copied)."""
+    for deb in upper.glob("*.deb"):
+        if deb.is_file() and not (shared / deb.name).exists():
+            tmp = shared / f".{deb.name}.{os.getpid()}"
+            shutil.copyfile(deb, tmp)
+            tmp.rename(shared / deb.name)
 
 
 def free_port() -> int:

@@ -49,10 +49,15 @@ def test_parallel_run_isolates_a_broken_host(
     # The broken host: something else holds dpkg's lock for the whole run, as a stuck apt would.
     with open(fleet[BROKEN].root / "var/lib/dpkg/lock-frontend", "a") as lock:
         fcntl.lockf(lock, fcntl.LOCK_EX)
-        run = pyinfra_cli(inventory)
-    output = run.stdout + run.stderr
+        run = pyinfra_cli(inventory, "--json")
     assert run.returncode != 0
-    assert "Could not get lock /var/lib/dpkg/lock-frontend" in output
+    assert f"[{BROKEN}] E: Could not get lock /var/lib/dpkg/lock-frontend" in run.stderr
+    # The run's summary names the failed host, and only it; every other host ran every operation.
+    results = json.loads(run.stdout[run.stdout.index("{") :])["results"]
+    assert results["failed_hosts"] == [BROKEN]
+    assert {host for op in results["operations"] for host in op["error"]} == {BROKEN}
+    last = results["operations"][-1]  # the others ran to the end of the deploy
+    assert sorted(last["success"] + last["no_change"]) == sorted(fleet.keys() - {BROKEN}), last
 
     report_file = tmp_path / "report.json"
     checked = verify(inventory, extra=[f"--kdevbox-report={report_file}"])
