@@ -241,6 +241,7 @@ class SshHost:
 @contextmanager
 def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Iterator[SshHost]:
     """Run sshd from root in its own mount/PID/UTS namespaces; root and the dev user take workdir/id."""
+    workdir.mkdir(parents=True, exist_ok=True)
     key = workdir / "id"
     if not key.exists():
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
