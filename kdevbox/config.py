@@ -9,7 +9,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints, model_validator
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
+
+from kdevbox.templates import TEMPLATES
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
@@ -362,6 +373,87 @@ class Wsl(Model):
         return values
 
 
+KconfigLine = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(CONFIG_[A-Za-z0-9_]+=([ynm]|-?[0-9]+|0x[0-9a-fA-F]+|\"[^\"'\\\n$`]*\")"
+        r"|# CONFIG_[A-Za-z0-9_]+ is not set)$"
+    ),
+]
+KernelRelease = Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+[A-Za-z0-9._+~-]*$")]
+HomePath = Annotated[str, StringConstraints(pattern=r"^(~/|/)[^\s\"'`$\\]*$")]
+
+
+class Kernel(Model):
+    """A kernel tree to fetch, configure from fragments, build out of tree, and maybe install."""
+
+    source: Literal["git", "release", "path"] = Field(
+        default="git",
+        description="git: a tag of git_url; release: a kernel.org channel; path: a tree already on the host",
+    )
+    git_url: GitUrl = "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git"
+    tag: GitRef = Field(default="v6.12.10", description="for source=git: the tag (or branch) to build")
+    channel: Annotated[str, StringConstraints(pattern=r"^(mainline|stable|longterm)(:[0-9]+\.[0-9]+)?$")] = (
+        Field(
+            default="longterm", description="for source=release: mainline, stable, longterm, or longterm:6.6"
+        )
+    )
+    releases_url: HttpUrl = "https://www.kernel.org/releases.json"
+    path: HomePath | None = Field(
+        default=None, description="for source=path: the tree (e.g. /usr/src/linux-source-6.1)"
+    )
+    source_dir: HomePath = Field(
+        default="~/src/linux", description="where git and release trees go (a release adds -<version>)"
+    )
+    build_root: HomePath = Field(default="~/build", description="out-of-tree builds: <build_root>/<name>")
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")] = Field(
+        default="kdevbox", description="this configuration's name: its build dir"
+    )
+    base: Literal["defconfig", "tinyconfig", "olddefconfig", "localmodconfig"] = Field(
+        default="defconfig",
+        description="olddefconfig and localmodconfig start from the running kernel's config",
+    )
+    fragments: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$")]] = Field(
+        default_factory=list, description="Kconfig fragments shipped in templates/kernel/ (e.g. guest)"
+    )
+    options: list[KconfigLine] = Field(
+        default_factory=list, description="inline Kconfig lines, e.g. CONFIG_KASAN=y"
+    )
+    localversion: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._+-]*$")] = "-kdevbox"
+    ccache: bool = True
+    compile_commands: Literal["gen", "bear", "compiledb"] = Field(
+        default="gen",
+        description="gen: the tree's scripts/clang-tools/gen_compile_commands.py; "
+        "bear/compiledb record a build",
+    )
+    install: bool = Field(default=False, description="modules_install + install (never by default)")
+    wsl_kernel_path: Annotated[str, StringConstraints(pattern=r"^/mnt/[a-z]/[^\s\"'`$\\]+$")] | None = Field(
+        default=None,
+        description="on WSL2: copy bzImage here (a Windows drive, e.g. /mnt/c/Users/me/kdevbox/bzImage) "
+        "instead of installing",
+    )
+    uninstall: list[KernelRelease] = Field(
+        default_factory=list, description="for deploys/kernel_uninstall.py: kernel releases to remove"
+    )
+
+    @model_validator(mode="after")
+    def _path_for_path_source(self) -> Kernel:
+        if self.source == "path" and self.path is None:
+            raise ValueError("source 'path' needs `path`: the kernel tree on the host")
+        return self
+
+    @field_validator("fragments")
+    @classmethod
+    def _shipped_fragments(cls, names: list[str]) -> list[str]:
+        shipped = sorted(p.stem for p in (TEMPLATES / "kernel").glob("*.config"))
+        unknown = [name for name in names if name not in shipped]
+        if unknown:
+            raise ValueError(
+                f"no fragment {', '.join(unknown)} in templates/kernel/; shipped: {', '.join(shipped)}"
+            )
+        return names
+
+
 class HostConfig(Model):
     """Everything kdevbox does to one host. Field names are the host data keys."""
 
@@ -373,3 +465,4 @@ class HostConfig(Model):
     clangd: Clangd = Field(default_factory=Clangd)
     neovim: Neovim = Field(default_factory=Neovim)
     wsl: Wsl = Field(default_factory=Wsl)
+    kernel: Kernel = Field(default_factory=Kernel)

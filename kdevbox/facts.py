@@ -160,3 +160,87 @@ class WslHost(FactBase[WslInfo]):
 
     def process(self, output: Iterable[str]) -> WslInfo:
         return parse_wsl(output)
+
+
+def _key_values(lines: Iterable[str]) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep:
+            values.setdefault(key, []).append(value)
+    return values
+
+
+@dataclass(frozen=True)
+class KernelBuild:
+    """What a build dir holds: the inputs it was configured and built from, and the results."""
+
+    configured: str | None  # stamp of the inputs .config was made from
+    built: str | None  # stamp of the inputs the last complete build used
+    tree_changed: bool  # a source file is newer than the last complete build
+    has_image: bool
+    release: str | None  # include/config/kernel.release
+    has_compile_commands: bool
+
+
+class KernelBuildState(FactBase[KernelBuild]):
+    """One round trip for everything that decides whether to configure, build and install."""
+
+    def command(self, source: str, build: str) -> str:
+        s, b = shlex.quote(source), shlex.quote(build)
+        return (
+            f'cat {b}/.kdevbox-configured 2>/dev/null | sed "s/^/configured=/"; '
+            f'cat {b}/.kdevbox-built 2>/dev/null | sed "s/^/built=/"; '
+            f'[ -f {b}/.kdevbox-built ] && [ -n "$(find {s} -path {s}/.git -prune -o '
+            f'-newer {b}/.kdevbox-built -type f -print -quit 2>/dev/null)" ] && echo changed=yes; '
+            f"[ -f {b}/arch/x86/boot/bzImage ] && echo image=yes; "
+            f'cat {b}/include/config/kernel.release 2>/dev/null | sed "s/^/release=/"; '
+            f"[ -s {s}/compile_commands.json ] && echo compile_commands=yes; true"
+        )
+
+    def process(self, output: Iterable[str]) -> KernelBuild:
+        values = _key_values(output)
+        return KernelBuild(
+            configured=values.get("configured", [None])[0],
+            built=values.get("built", [None])[0],
+            tree_changed="changed" in values,
+            has_image="image" in values,
+            release=values.get("release", [None])[0],
+            has_compile_commands="compile_commands" in values,
+        )
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The running kernel, what /boot and /lib/modules hold, and the tools that update boot."""
+
+    running: str
+    boot: tuple[str, ...]  # releases with /boot/vmlinuz-<release>
+    modules: tuple[str, ...]  # releases with /lib/modules/<release>
+    update_grub: bool
+
+
+KERNELS_PROBE = (
+    'echo "running=$(uname -r)"; '
+    'for f in /boot/vmlinuz-*; do [ -e "$f" ] && echo "boot=${f#/boot/vmlinuz-}"; done; '
+    'for d in /lib/modules/*/; do [ -d "$d" ] && d=${d%/} && echo "modules=${d#/lib/modules/}"; done; '
+    "command -v update-grub >/dev/null && echo update_grub=yes; true"
+)
+
+
+def parse_kernels(lines: Iterable[str]) -> Kernels:
+    values = _key_values(lines)
+    return Kernels(
+        running=values.get("running", [""])[0],
+        boot=tuple(sorted(values.get("boot", []))),
+        modules=tuple(sorted(values.get("modules", []))),
+        update_grub="update_grub" in values,
+    )
+
+
+class KernelsPresent(FactBase[Kernels]):
+    def command(self) -> str:
+        return KERNELS_PROBE
+
+    def process(self, output: Iterable[str]) -> Kernels:
+        return parse_kernels(output)

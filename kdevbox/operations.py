@@ -73,7 +73,24 @@ def git_checkout(path: str, url: str, ref: str) -> Generator[StringCommand]:
         yield StringCommand(git, "remote", "add", "origin", QuoteString(url))
     elif current.url != url:
         yield StringCommand(git, "remote", "set-url", "origin", QuoteString(url))
-    yield StringCommand(git, "fetch", "-q", "--depth", "1", "origin", QuoteString(ref))
+    # A tag is fetched as a local tag too, so `git describe` (and the kernel's version) sees it.
+    yield StringCommand(
+        git,
+        "fetch",
+        "-q",
+        "--depth",
+        "1",
+        "origin",
+        QuoteString(f"+refs/tags/{ref}:refs/tags/{ref}"),
+        "2>/dev/null ||",
+        git,
+        "fetch",
+        "-q",
+        "--depth",
+        "1",
+        "origin",
+        QuoteString(ref),
+    )
     yield StringCommand(git, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD")
     yield StringCommand(git, "config", CHECKOUT_REF_KEY, QuoteString(ref))
 

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,8 +155,9 @@ def http_server(directory: Path) -> Iterator[str]:
 
 
 @contextmanager
-def git_daemon(base: Path) -> Iterator[str]:
-    """Serve the bare repos under base with git daemon on 127.0.0.1; yields the git:// base URL."""
+def git_daemon(base: Path, *repos: Path) -> Iterator[str]:
+    """Serve bare repos under base (all, or only repos) with git daemon on 127.0.0.1; yields the
+    git:// base URL."""
     port = free_port()
     argv = [
         "git",
@@ -165,9 +167,9 @@ def git_daemon(base: Path) -> Iterator[str]:
         f"--base-path={base}",
         "--listen=127.0.0.1",
         f"--port={port}",
-        str(base),
+        *(str(repo) for repo in repos or (base,)),
     ]
-    with serve(argv, port, base.parent / f"git-daemon-{port}.log"):
+    with serve(argv, port, Path(tempfile.gettempdir()) / f"kdevbox-git-daemon-{port}.log"):
         yield f"git://127.0.0.1:{port}"
 
 

@@ -74,7 +74,7 @@ def record(report: VerifyReport, item: pytest.Item, result: pytest.TestReport) -
     if not isinstance(target, VerifyTarget):
         return
     module = item.module.__name__ if item.module else item.nodeid
-    capability = module.rsplit(".", 1)[-1].removeprefix("test_")
+    capability = module.rsplit(".", 1)[-1].removeprefix("test_").removesuffix("_checks")
     failure = None
     if result.failed:
         crash = getattr(result.longrepr, "reprcrash", None)

@@ -1,0 +1,81 @@
+"""kernel.org channels (mainline, stable, longterm, longterm:6.6) resolved to a version, a tarball and
+its published sha256, on the controller, before any host is touched."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import requests
+
+TIMEOUT = (10, 30)  # connect, read: seconds
+
+
+class KernelOrgError(Exception):
+    """kernel.org could not say which release a channel means; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class KernelOrgRelease:
+    channel: str
+    version: str
+    tarball_url: str
+    sha256: str
+
+
+def _get(url: str) -> requests.Response:
+    try:
+        response = requests.get(url, timeout=TIMEOUT)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise KernelOrgError(
+            f"cannot fetch {url}: {exc.__class__.__name__}: {exc}; check the network (or apt/https "
+            "proxy), or set kernel.releases_url to a mirror, or use kernel.source 'git'"
+        ) from None
+    return response
+
+
+def _pick(channel: str, releases: list[dict[str, object]]) -> dict[str, object]:
+    moniker, _, series = channel.partition(":")
+    for release in releases:  # kernel.org lists the newest of each line first
+        version = str(release.get("version", ""))
+        if release.get("moniker") == moniker and (not series or version.startswith(series + ".")):
+            return release
+    offered = ", ".join(f"{r.get('moniker')} {r.get('version')}" for r in releases)
+    raise KernelOrgError(f"kernel.org has no release on channel '{channel}'; it offers: {offered}")
+
+
+def _published_sha256(tarball_url: str) -> str:
+    """The tarball's sum from sha256sums.asc beside it (kernel.org publishes one per directory)."""
+    sums_url = posixpath.join(posixpath.dirname(tarball_url), "sha256sums.asc")
+    name = posixpath.basename(tarball_url)
+    for line in _get(sums_url).text.splitlines():
+        match = re.fullmatch(r"([0-9a-f]{64})\s+\*?(\S+)", line.strip())
+        if match and match.group(2) == name:
+            return match.group(1)
+    raise KernelOrgError(
+        f"{sums_url} lists no sha256 for {name}: kdevbox will not unpack an unchecked tarball"
+    )
+
+
+@cache
+def resolve(channel: str, releases_url: str) -> KernelOrgRelease:
+    """The release a channel names right now (asked once per run: every host gets the same one)."""
+    try:
+        releases = _get(releases_url).json()["releases"]
+    except (ValueError, KeyError, TypeError):
+        raise KernelOrgError(f"{releases_url} is not kernel.org's releases.json format") from None
+    release = _pick(channel, releases)
+    source = release.get("source")
+    if not isinstance(source, str) or not source:
+        raise KernelOrgError(
+            f"kernel.org publishes no tarball for {channel} {release.get('version')}: use kernel.source 'git'"
+        )
+    if not re.search(r"\.tar\.(xz|gz)$", source) or "/t/" in source:
+        raise KernelOrgError(
+            f"{channel} {release.get('version')} is a snapshot ({source}) without published sums: "
+            f"use kernel.source 'git' with tag v{release.get('version')}"
+        )
+    return KernelOrgRelease(channel, str(release["version"]), source, _published_sha256(source))

@@ -1,0 +1,327 @@
+"""Kernel trees: fetch (a git tag, a kernel.org release, or a tree on the host), configure from Kconfig
+fragments, build out of tree with ccache, compile_commands.json for clangd, install on request, and
+remove an installed kernel safely."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.facts.files import File, Sha256File
+from pyinfra.operations import apt, files, server
+
+from kdevbox.config import Kernel
+from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent
+from kdevbox.inventory import ConfigError, Problem
+from kdevbox.kernel_org import KernelOrgError, resolve
+from kdevbox.operations import git_checkout, install_tarball
+from kdevbox.target import Target
+from kdevbox.tasks.git import expand_home
+from kdevbox.templates import TEMPLATES, render, rendered_file
+
+BUILD_DEPENDENCIES = [
+    "build-essential",
+    "flex",
+    "bison",
+    "bc",
+    "libssl-dev",
+    "libelf-dev",
+    "cpio",
+    "kmod",
+    "rsync",
+    "ccache",
+    "python3",
+    "git",
+    "curl",
+    "xz-utils",
+    "ca-certificates",
+]
+TOOL_PACKAGES = {"gen": [], "bear": ["bear"], "compiledb": []}  # compiledb: clangd task's virtualenv
+IMAGE = "arch/x86/boot/bzImage"
+_SYMBOL = re.compile(r"^(?:# )?(CONFIG_[A-Za-z0-9_]+)")
+
+
+@dataclass(frozen=True)
+class KernelTree:
+    """Where one kernel configuration lives on a host, and what identifies its inputs."""
+
+    source: str
+    build: str
+    source_id: str  # tag, release version or path: part of the stamp
+
+    @property
+    def compile_commands(self) -> str:
+        return posixpath.join(self.source, "compile_commands.json")
+
+    def make(self, *targets: str) -> str:
+        return " ".join(["make", "-s", "-C", self.source, f"O={self.build}", *targets])
+
+
+def fragment_text(cfg: Kernel) -> str:
+    """The shipped fragments and inline options of cfg, as one Kconfig fragment."""
+    shipped = [
+        (name, (TEMPLATES / "kernel" / f"{name}.config").read_text().strip()) for name in cfg.fragments
+    ]
+    return render("kernel/fragment.config.j2", cfg=cfg, fragments=shipped)
+
+
+def requested_options(fragment: str) -> list[tuple[str, str]]:
+    """(line as .config spells it, symbol) for every option a fragment sets; the last one wins."""
+    requested: dict[str, str] = {}
+    for raw in fragment.splitlines():
+        line = raw.strip()
+        match = _SYMBOL.match(line)
+        if not match or (line.startswith("#") and not line.endswith(" is not set")):
+            continue
+        symbol = match.group(1)
+        requested[symbol] = f"# {symbol} is not set" if line == f"{symbol}=n" else line
+    return [(line, symbol) for symbol, line in requested.items()]
+
+
+def _fail(field: str, value: object, expected: str) -> ConfigError:
+    return ConfigError([Problem(host.name, field, value, expected)], headline="kernel settings do not fit")
+
+
+def _tree(cfg: Kernel, home: str) -> KernelTree:
+    """Resolve the source (a kernel.org channel is asked here, on the controller) to paths."""
+    build = posixpath.join(expand_home(cfg.build_root, home), cfg.name)
+    if cfg.source == "path":
+        assert cfg.path is not None
+        return KernelTree(expand_home(cfg.path, home), build, f"path:{cfg.path}")
+    source = expand_home(cfg.source_dir, home)
+    if cfg.source == "git":
+        return KernelTree(source, build, f"git:{cfg.git_url}@{cfg.tag}")
+    try:
+        release = resolve(cfg.channel, cfg.releases_url)
+    except KernelOrgError as exc:
+        raise _fail("kernel.channel", cfg.channel, str(exc)) from None
+    logger.info(f"{host.name}: kernel.org {cfg.channel} is {release.version} (pinned for this run)")
+    return KernelTree(f"{source}-{release.version}", build, f"release:{release.version}:{release.sha256}")
+
+
+def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
+    as_user = target.as_user
+    if cfg.source == "git":
+        git_checkout(
+            name=f"kernel {cfg.tag} from {cfg.git_url}",
+            path=tree.source,
+            url=cfg.git_url,
+            ref=cfg.tag,
+            **as_user,
+        )
+    elif cfg.source == "release":
+        release = resolve(cfg.channel, cfg.releases_url)
+        install_tarball(
+            name=f"linux {release.version} from kernel.org",
+            url=release.tarball_url,
+            sha256=release.sha256,
+            dest=tree.source,
+            **as_user,
+        )
+    elif not host.get_fact(File, path=posixpath.join(tree.source, "Makefile")):
+        raise _fail("kernel.path", cfg.path, "no kernel tree there (no Makefile): unpack one first")
+
+
+@deploy("kernel source")
+def kernel_fetch(cfg: Kernel, target: Target) -> None:
+    """Only fetch cfg's tree (a git tag or a kernel.org release), e.g. to read or patch it first."""
+    _fetch(cfg, _tree(cfg, target.account.home), target)
+
+
+@deploy("kernel")
+def kernel_build(cfg: Kernel, target: Target) -> None:
+    """Fetch, configure and build cfg's kernel as the developer; install it only when asked."""
+    tree = _tree(cfg, target.account.home)
+    as_user = target.as_user
+    fragment = fragment_text(cfg)
+    stamp = hashlib.sha256(
+        json.dumps([tree.source_id, cfg.base, fragment, cfg.localversion, cfg.compile_commands]).encode()
+    ).hexdigest()[:16]
+
+    apt.packages(
+        name="kernel build dependencies",
+        packages=BUILD_DEPENDENCIES + TOOL_PACKAGES[cfg.compile_commands],
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
+    _fetch(cfg, tree, target)
+
+    files.directory(name=f"build dir {tree.build}", path=tree.build, present=True, **as_user)
+    files.put(
+        name=f"Kconfig fragment for {cfg.name}",
+        src=StringIO(fragment),
+        dest=posixpath.join(tree.build, "kdevbox.config"),
+        **target.owned_file("644"),
+    )
+    files.put(
+        name="Kconfig check",
+        dest=posixpath.join(tree.build, "kdevbox-check-config.sh"),
+        src=rendered_file("kernel/check-config.sh.j2", requested=requested_options(fragment)),
+        **target.owned_file("755"),
+    )
+    files.put(
+        name="compile_commands.json check",
+        dest=posixpath.join(tree.build, "kdevbox-check-ccdb.py"),
+        src=rendered_file("kernel/check_compile_commands.py"),
+        **target.owned_file("644"),
+    )
+
+    state = host.get_fact(KernelBuildState, source=tree.source, build=tree.build, **as_user)
+    configure = state.configured != stamp
+    if configure:
+        server.shell(
+            name=f"configure {cfg.name}: {cfg.base} + {', '.join(cfg.fragments) or 'no'} fragments"
+            + (f" + {len(cfg.options)} options" if cfg.options else ""),
+            commands=_configure_commands(cfg, tree, stamp),
+            **as_user,
+        )
+    build = configure or state.built != stamp or state.tree_changed or not state.has_image
+    database = cfg.compile_commands != "gen" and not state.has_compile_commands
+    if build or database or not state.has_compile_commands:
+        server.shell(
+            name=f"build {cfg.name} and {tree.compile_commands}",
+            commands=_build_commands(cfg, tree, stamp, clean=database and not build),
+            **as_user,
+        )
+    if cfg.install or cfg.wsl_kernel_path:
+        _install(cfg, tree, state, rebuilt=build or database)
+
+
+def _configure_commands(cfg: Kernel, tree: KernelTree, stamp: str) -> list[str]:
+    config = posixpath.join(tree.build, ".config")
+    commands = ["set -e", f"rm -f {tree.build}/.kdevbox-configured {tree.build}/.kdevbox-built"]
+    if cfg.base in ("olddefconfig", "localmodconfig"):
+        commands.append(f'cp "/boot/config-$(uname -r)" {config}')  # the running kernel's config
+    commands += [
+        tree.make(cfg.base),
+        f"cd {tree.build} && {tree.source}/scripts/kconfig/merge_config.sh -m -O {tree.build} {config} "
+        f"{tree.build}/kdevbox.config >/dev/null",
+        tree.make("olddefconfig"),
+        f"{tree.build}/kdevbox-check-config.sh {config}",
+        f"echo {stamp} > {tree.build}/.kdevbox-configured",
+    ]
+    return commands
+
+
+def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> list[str]:
+    """make, then compile_commands.json (checked, then moved into the tree's root), then the stamp."""
+    cc = ['CC="ccache gcc"'] if cfg.ccache else []
+    make = tree.make('-j"$(nproc)"', f"LOCALVERSION={cfg.localversion}", *cc)
+    database = f"{tree.build}/compile_commands.json.new"
+    commands = ["set -e", f"rm -f {tree.build}/.kdevbox-built {database}"]
+    if clean:  # a recorder only sees what is compiled while it runs: start from a clean build
+        commands.append(tree.make("clean"))
+    if cfg.compile_commands != "gen" and not clean:
+        # An incremental build records only what it recompiles: extend the database it had.
+        commands.append(f"if [ -s {tree.compile_commands} ]; then cp {tree.compile_commands} {database}; fi")
+    if cfg.compile_commands == "bear":
+        commands.append(f"bear --append --output {database} -- {make}")
+    elif cfg.compile_commands == "compiledb":
+        commands.append(f"cd {tree.build} && compiledb -o {database} {make} V=1")
+    else:
+        commands += [
+            make,
+            f"python3 {tree.source}/scripts/clang-tools/gen_compile_commands.py -d {tree.build} "
+            f"-o {database}",
+        ]
+    commands += [
+        f"python3 {tree.build}/kdevbox-check-ccdb.py {database} {tree.source} {tree.build}",
+        f"mv -f {database} {tree.compile_commands}",
+        f"echo {stamp} > {tree.build}/.kdevbox-built",
+    ]
+    return commands
+
+
+def wslconfig_kernel_line(path: str) -> str:
+    """The .wslconfig line for a kernel at /mnt/<drive>/...: Windows path, backslashes doubled."""
+    drive, rest = path[5], path[7:]
+    return f"kernel={drive.upper()}:\\\\" + rest.replace("/", "\\\\")
+
+
+def _same_file(a: str, b: str) -> bool:
+    first = host.get_fact(Sha256File, path=a)
+    return first is not None and first == host.get_fact(Sha256File, path=b)
+
+
+def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -> None:
+    """modules_install and Debian's installkernel (which runs the initramfs and bootloader hooks the
+    host has), as root; on WSL2, a copy of bzImage where Windows can boot it instead."""
+    image = posixpath.join(tree.build, IMAGE)
+    if cfg.wsl_kernel_path:
+        if rebuilt or not _same_file(image, cfg.wsl_kernel_path):
+            server.shell(
+                name=f"copy bzImage to {cfg.wsl_kernel_path}",
+                commands=[f"install -D -m 644 {image} {cfg.wsl_kernel_path}"],
+            )
+        logger.info(
+            f"{host.name}: to boot this kernel in WSL2, put this under [wsl2] in %UserProfile%\\.wslconfig, "
+            f"then run `wsl --shutdown`:\n    {wslconfig_kernel_line(cfg.wsl_kernel_path)}"
+        )
+        return
+    if not rebuilt and state.release and _same_file(image, f"/boot/vmlinuz-{state.release}"):
+        host.noop(f"kernel {state.release} is installed")
+        return
+    server.shell(
+        name=f"install kernel {cfg.name} (modules, /boot, initramfs and bootloader hooks)",
+        commands=[
+            "set -e",
+            f"if grep -qx CONFIG_MODULES=y {tree.build}/.config; then "
+            f"{tree.make('INSTALL_MOD_STRIP=1', 'modules_install')}; fi",
+            f'installkernel "$(cat {tree.build}/include/config/kernel.release)" {image} '
+            f"{tree.build}/System.map /boot",
+        ],
+    )
+
+
+@deploy("kernel uninstall")
+def kernel_uninstall(cfg: Kernel) -> None:
+    """Remove each release in cfg.uninstall; refuse the running kernel and the last bootable one."""
+    kernels = host.get_fact(KernelsPresent)
+    problems = []
+    remaining = set(kernels.boot) - set(cfg.uninstall)
+    for release in cfg.uninstall:
+        if release == kernels.running:
+            problems.append(
+                Problem(
+                    host.name, "kernel.uninstall", release, "is the running kernel: boot another one first"
+                )
+            )
+        elif release not in kernels.boot and release not in kernels.modules:
+            problems.append(
+                Problem(
+                    host.name,
+                    "kernel.uninstall",
+                    release,
+                    f"not installed; installed: {', '.join(kernels.boot) or 'none'}",
+                )
+            )
+        elif release in kernels.boot and not remaining:
+            problems.append(
+                Problem(
+                    host.name,
+                    "kernel.uninstall",
+                    release,
+                    "is the last bootable kernel in /boot: install another one first",
+                )
+            )
+    if problems:
+        raise ConfigError(problems, headline="kernels not removed")
+    for release in cfg.uninstall:
+        paths = [f"/boot/{kind}-{release}" for kind in ("vmlinuz", "System.map", "config", "initrd.img")]
+        for path in paths:
+            files.file(name=f"remove {path}", path=path, present=False)
+        files.directory(name=f"remove /lib/modules/{release}", path=f"/lib/modules/{release}", present=False)
+        files.file(
+            name=f"remove initramfs-tools state of {release}",
+            path=f"/var/lib/initramfs-tools/{release}",
+            present=False,
+        )
+    if cfg.uninstall and kernels.update_grub:
+        server.shell(name="update-grub", commands=["update-grub"])

@@ -1,0 +1,64 @@
+"""Kernel trees built by deploys/kernel.py: the image, every requested option, a complete
+compile_commands.json, and the installed kernel when kernel.install is set. Not part of the default
+suite (hosts get kernels only when asked):
+
+    pytest --pyargs kdevbox.verify.kernel_checks --inventory inventories/local.py
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+from kdevbox.tasks.git import expand_home
+from kdevbox.tasks.kernel import IMAGE, fragment_text, requested_options
+from kdevbox.verify.targets import VerifyTarget
+
+
+def _build_dir(target: VerifyTarget) -> str:
+    cfg = target.config.kernel
+    return posixpath.join(expand_home(cfg.build_root, target.account.home), cfg.name)
+
+
+def test_image_built(kdevbox_target: VerifyTarget) -> None:
+    image = kdevbox_target.host.file(posixpath.join(_build_dir(kdevbox_target), IMAGE))
+    assert image.is_file and image.size > 0, f"{image.path} was not built"
+
+
+def test_every_requested_option_in_config(kdevbox_target: VerifyTarget) -> None:
+    config = kdevbox_target.host.file(posixpath.join(_build_dir(kdevbox_target), ".config"))
+    lines = set(config.content_string.splitlines())
+    requested = requested_options(fragment_text(kdevbox_target.config.kernel))
+    missing = [line for line, _symbol in requested if line not in lines]
+    assert not missing, f".config lacks {missing}"
+
+
+def test_compile_commands_complete(kdevbox_target: VerifyTarget) -> None:
+    build = _build_dir(kdevbox_target)
+    source = kdevbox_target.host.check_output("readlink -f %s", posixpath.join(build, "source"))
+    database = kdevbox_target.host.file(posixpath.join(source, "compile_commands.json"))
+    entries = json.loads(database.content_string)
+    files = {posixpath.normpath(posixpath.join(e["directory"], e["file"])) for e in entries}
+    assert posixpath.join(source, "init/main.c") in files, f"{database.path} lacks init/main.c"
+    check = kdevbox_target.host.run(
+        "python3 %s %s %s %s", posixpath.join(build, "kdevbox-check-ccdb.py"), database.path, source, build
+    )
+    assert check.rc == 0, check.stderr or check.stdout
+
+
+def test_installed_when_asked(kdevbox_target: VerifyTarget) -> None:
+    cfg = kdevbox_target.config.kernel
+    build = _build_dir(kdevbox_target)
+    release = kdevbox_target.host.file(
+        posixpath.join(build, "include/config/kernel.release")
+    ).content_string.strip()
+    installed = kdevbox_target.host.file(f"/boot/vmlinuz-{release}")
+    image = kdevbox_target.host.file(posixpath.join(build, IMAGE))
+    if cfg.install and not cfg.wsl_kernel_path:
+        assert installed.exists and installed.sha256sum == image.sha256sum, (
+            f"{installed.path} is not this build"
+        )
+    else:
+        assert not installed.exists or installed.sha256sum != image.sha256sum, (
+            "installed without kernel.install"
+        )

@@ -1,0 +1,208 @@
+"""Kernel tasks on a chroot test host with a real tree (Debian's linux-source-6.1 as a tagged git repo
+served by git daemon): a dropped option is named, tinyconfig + the guest fragment builds with ccache,
+compile_commands.json is complete (also under Bear on an already-built tree), install and a safe
+uninstall. kernel.org releases come from a releases.json stand-in on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kdevbox.config import Kernel
+from kdevbox.tasks.kernel import fragment_text, requested_options
+from tests import testhosts
+from tests.integration.conftest import REPO, deploy, pyinfra_cli, verify, write_inventory
+from tests.kernel_stand_in import TAG, Release, kernel_git_repo, kernel_version, serve_releases
+from tests.testhosts import CACHE_DIR, DEV_USER
+
+pytestmark = pytest.mark.slow
+KERNEL = REPO / "deploys" / "kernel.py"
+UNINSTALL = REPO / "deploys" / "kernel_uninstall.py"
+FETCH_ONLY = REPO / "tests" / "deploys" / "kernel_fetch_only.py"
+HOME = f"home/{DEV_USER}"
+
+
+@pytest.fixture(scope="module")
+def kernel_repo_url() -> Iterator[str]:
+    repo = kernel_git_repo()
+    with testhosts.git_daemon(repo.parent, repo) as url:
+        yield f"{url}/{repo.name}"
+
+
+@pytest.fixture()
+def kernel_host(chroot_root: Path) -> Iterator[Path]:
+    """The chroot host, with a ccache shared by test runs (keyed by in-host paths, so it hits)."""
+    ccache = CACHE_DIR / "ccache"
+    ccache.mkdir(exist_ok=True)
+    os.chown(ccache, 1000, 1000)
+    target = chroot_root / HOME / ".cache/ccache"
+    target.mkdir(parents=True)
+    subprocess.run(["chown", "-R", "1000:1000", str(chroot_root / HOME / ".cache")], check=True)
+    subprocess.run(["mount", "--bind", str(ccache), str(target)], check=True)
+    try:
+        yield chroot_root
+    finally:
+        subprocess.run(["umount", "--lazy", str(target)], check=True)
+
+
+def _database(root: Path, source: str) -> set[str]:
+    entries = json.loads((root / source.lstrip("/") / "compile_commands.json").read_text())
+    return {os.path.normpath(os.path.join(e["directory"], e["file"])) for e in entries}
+
+
+def test_build_install_uninstall(kernel_host: Path, kernel_repo_url: str, tmp_path: Path) -> None:
+    root = kernel_host
+    name = f"@chroot{root}"
+    kernel: dict[str, Any] = {
+        "source": "git",
+        "git_url": kernel_repo_url,
+        "tag": TAG,
+        "base": "tinyconfig",
+        "fragments": ["guest"],
+        "options": ["CONFIG_PRINTK_TIME=y", "CONFIG_DRM_I915=y"],
+        "localversion": "-kdevbox-test",
+    }
+
+    def setup(**changes: Any) -> Path:
+        kernel.update(changes)
+        return write_inventory(tmp_path, [(name, {"user": DEV_USER, "kernel": kernel})])
+
+    # i915 needs DRM and more that tinyconfig leaves off: Kconfig drops it, kdevbox names it.
+    dropped = pyinfra_cli(setup(), deploy_file=KERNEL)
+    output = dropped.stdout + dropped.stderr
+    assert dropped.returncode != 0
+    assert "requested: CONFIG_DRM_I915=y" in output and "Kconfig dropped 1 requested option" in output
+    assert "CONFIG_PRINTK_TIME" not in output.split("Kconfig dropped")[0].split("requested:")[-1]
+
+    inventory = setup(options=["CONFIG_PRINTK_TIME=y"])
+    first = deploy(inventory, KERNEL)[name]
+    assert not first["failed"]
+    build = root / HOME / "build/kdevbox"
+    assert (build / "arch/x86/boot/bzImage").stat().st_size > 0
+    config = set((build / ".config").read_text().splitlines())
+    requested = requested_options(fragment_text(Kernel.model_validate(kernel)))
+    assert len(requested) > 40 and all(line in config for line, _ in requested)
+    source = f"/{HOME}/src/linux"
+    files = _database(root, source)
+    assert f"{source}/init/main.c" in files and all((root / f.lstrip("/")).is_file() for f in files)
+    release = (build / "include/config/kernel.release").read_text().strip()
+    assert release == kernel_version(kernel_git_repo()) + "-kdevbox-test", release
+
+    assert deploy(inventory, KERNEL)[name]["changed"] == []
+    checked = verify(inventory, "kdevbox.verify.kernel_checks")
+    assert checked.returncode == 0 and checked.failed == 0, checked.output
+
+    # Bear on an already-built tree would record nothing: kdevbox rebuilds under it instead.
+    (root / source.lstrip("/") / "compile_commands.json").unlink()
+    inventory = setup(compile_commands="bear")
+    assert not deploy(inventory, KERNEL)[name]["failed"]
+    assert _database(root, source) == files
+    assert deploy(inventory, KERNEL)[name]["changed"] == []
+
+    # Install on request; a second run leaves it.
+    inventory = setup(install=True)
+    assert deploy(inventory, KERNEL)[name]["changed"]
+    installed = [root / f"boot/{kind}-{release}" for kind in ("vmlinuz", "System.map", "config")]
+    assert all(path.is_file() for path in installed)
+    assert deploy(inventory, KERNEL)[name]["changed"] == []
+    assert verify(inventory, "kdevbox.verify.kernel_checks").returncode == 0
+
+    def uninstall(*releases: str, dry: bool = False) -> subprocess.CompletedProcess[str]:
+        data = json.dumps({"uninstall": list(releases)})
+        return pyinfra_cli(
+            setup(), *(["--dry"] if dry else []), "--data", f"kernel={data}", deploy_file=UNINSTALL
+        )
+
+    # The only kernel in /boot, the running kernel, a kernel not installed: refused, nothing removed.
+    only = uninstall(release)
+    assert (
+        only.returncode != 0 and f"kernel.uninstall = '{release}': is the last bootable kernel" in only.stderr
+    )
+    running = os.uname().release
+    (root / f"boot/vmlinuz-{running}").write_text("the running kernel, as the host sees it\n")
+    refused = uninstall(running)
+    assert refused.returncode != 0 and "is the running kernel: boot another one first" in refused.stderr
+    missing = uninstall("9.9.9-nothere")
+    assert missing.returncode != 0 and "'9.9.9-nothere': not installed; installed: " in missing.stderr
+    assert all(path.is_file() for path in installed)
+
+    # --dry lists exactly what would go, and removes nothing; then it goes.
+    dry = uninstall(release, dry=True)
+    assert dry.returncode == 0, dry.stderr
+    for path in installed:
+        assert f"remove /{path.relative_to(root)}" in dry.stdout + dry.stderr
+    assert all(path.is_file() for path in installed)
+    assert uninstall(release).returncode == 0
+    assert not any(path.exists() for path in installed)
+    assert (root / f"boot/vmlinuz-{running}").is_file()
+
+
+@pytest.fixture()
+def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    served = tmp_path_factory.mktemp("kernel.org")
+    with testhosts.http_server(served) as url:
+        yield served, url
+
+
+LINES = [
+    Release("6.13-rc1", "mainline", "t/linux-6.13-rc1.tar.gz"),
+    Release("6.12.1", "stable", "pub/linux/kernel/v6.x/linux-6.12.1.tar.xz"),
+    Release("6.6.63", "longterm", "pub/linux/kernel/v6.x/linux-6.6.63.tar.xz"),
+    Release("6.1.119", "longterm", "pub/linux/kernel/v6.x/linux-6.1.119.tar.xz"),
+]
+
+
+def test_release_channel_fetch_and_checksum(
+    chroot_root: Path, releases: tuple[Path, str], tmp_path: Path
+) -> None:
+    served, url = releases
+    serve_releases(served, url, LINES, corrupt="6.12.1")
+    name = f"@chroot{chroot_root}"
+
+    def fetch(channel: str) -> subprocess.CompletedProcess[str]:
+        kernel = {"source": "release", "channel": channel, "releases_url": f"{url}/releases.json"}
+        inventory = write_inventory(tmp_path, [(name, {"user": DEV_USER, "kernel": kernel})])
+        return pyinfra_cli(inventory, deploy_file=FETCH_ONLY)
+
+    ok = fetch("longterm:6.1")
+    assert ok.returncode == 0, ok.stderr
+    assert "kernel.org longterm:6.1 is 6.1.119 (pinned for this run)" in ok.stderr
+    tree = chroot_root / HOME / "src/linux-6.1.119"
+    assert (tree / "KDEVBOX_STAND_IN").read_text() == "6.1.119\n"
+    assert tree.stat().st_uid == 1000
+
+    before = testhosts.tree_digest(chroot_root, HOME)
+    tampered = fetch("stable")
+    assert tampered.returncode != 0
+    assert f"sha256 mismatch for {url}/pub/linux/kernel/v6.x/linux-6.12.1.tar.xz" in tampered.stderr
+    unknown = fetch("longterm:4.4")
+    assert unknown.returncode != 0
+    assert (
+        "kernel.channel = 'longterm:4.4': kernel.org has no release on channel 'longterm:4.4'"
+        in unknown.stderr
+    )
+    assert "longterm 6.6.63" in unknown.stderr
+    snapshot = fetch("mainline")
+    assert snapshot.returncode != 0 and "use kernel.source 'git' with tag v6.13-rc1" in snapshot.stderr
+    assert testhosts.tree_digest(chroot_root, HOME) == before
+
+
+def test_unreachable_kernel_org_fails_before_any_change(chroot_root: Path, tmp_path: Path) -> None:
+    port = testhosts.free_port()  # nothing listens there
+    kernel = {
+        "source": "release",
+        "channel": "stable",
+        "releases_url": f"http://127.0.0.1:{port}/releases.json",
+    }
+    inventory = write_inventory(tmp_path, [(f"@chroot{chroot_root}", {"user": DEV_USER, "kernel": kernel})])
+    before = testhosts.tree_digest(chroot_root, "etc", "home")
+    run = pyinfra_cli(inventory, deploy_file=KERNEL)
+    assert run.returncode != 0
+    assert f"kernel.channel = 'stable': cannot fetch http://127.0.0.1:{port}/releases.json" in run.stderr
+    assert testhosts.tree_digest(chroot_root, "etc", "home") == before
