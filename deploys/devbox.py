@@ -7,6 +7,7 @@ from kdevbox.target import current_target
 from kdevbox.tasks.apt_proxy import apt_proxy
 from kdevbox.tasks.clangd import clangd_setup
 from kdevbox.tasks.git import git_setup
+from kdevbox.tasks.guest import guest_setup
 from kdevbox.tasks.neovim import neovim_setup
 from kdevbox.tasks.wsl import wsl_setup
 
@@ -16,3 +17,5 @@ apt_proxy(target.config.apt_proxy)
 git_setup(target.config.git, target)
 clangd_setup(target.config.clangd, target)
 neovim_setup(target.config.neovim, target)
+if target.config.guest.enabled:
+    guest_setup(target.config.guest, target.config.apt_proxy, target.config.kernel, target)

@@ -1,6 +1,7 @@
 """Remove installed kernels: the releases in kernel.uninstall, never the running or the last one.
 
-pyinfra --dry inventories/local.py deploys/kernel_uninstall.py --data 'kernel={"uninstall": ["6.1.0-kdevbox"]}'
+pyinfra --dry inventories/local.py deploys/kernel_uninstall.py \
+    --data 'kernel={"uninstall": ["6.1.0-kdevbox"]}'
 (--dry lists what would go; run it again without --dry to remove them.)
 """
 

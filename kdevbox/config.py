@@ -454,6 +454,43 @@ class Kernel(Model):
         return names
 
 
+# What makes a guest image bootable and reachable: debootstrapped once per suite and mirror, cached.
+GUEST_ESSENTIALS = (
+    *("systemd-sysv", "udev", "kmod", "iproute2", "openssh-server", "sudo", "python3"),
+    "linux-image-amd64",  # the distribution kernel and initrd, for booting without a kdevbox build
+)
+
+
+class Guest(Model):
+    """A QEMU guest image built on the host, and the kdevbox-vm script that boots it."""
+
+    enabled: bool = Field(
+        default=True, description="build the image and install kdevbox-vm in deploys/devbox.py"
+    )
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")] = Field(
+        default="kdevbox-guest", description="image name and the guest's hostname; `ssh <name>` reaches it"
+    )
+    suite: Annotated[str, StringConstraints(pattern=r"^[a-z]+$")] = "bookworm"
+    mirror: HttpUrl = "http://deb.debian.org/debian"
+    packages: list[DebPackage] = Field(default_factory=list, description="more packages in the image")
+    size: Annotated[str, StringConstraints(pattern=r"^[0-9]+[MG]$")] = "4G"
+    image_dir: HomePath = "~/.local/share/kdevbox/guests"
+    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+[MG]$")] = "2G"
+    cpus: Annotated[int, Field(ge=1, le=64)] = 2
+    ssh_port: Annotated[int, Field(ge=1024, le=65535)] = 10022
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        default="auto", description="auto: KVM when a bounded probe shows it works for you, else TCG"
+    )
+    share: HomePath | None = Field(
+        default=None, description="a host directory (e.g. ~/src) shared into the guest over 9p at /mnt/host"
+    )
+
+    @property
+    def extra_packages(self) -> list[str]:
+        """The configured packages the cached base does not already have."""
+        return [p for p in self.packages if p not in GUEST_ESSENTIALS]
+
+
 class HostConfig(Model):
     """Everything kdevbox does to one host. Field names are the host data keys."""
 
@@ -466,3 +503,4 @@ class HostConfig(Model):
     neovim: Neovim = Field(default_factory=Neovim)
     wsl: Wsl = Field(default_factory=Wsl)
     kernel: Kernel = Field(default_factory=Kernel)
+    guest: Guest = Field(default_factory=Guest)

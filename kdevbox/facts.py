@@ -186,6 +186,13 @@ class KernelBuild:
 class KernelBuildState(FactBase[KernelBuild]):
     """One round trip for everything that decides whether to configure, build and install."""
 
+    @staticmethod
+    def default() -> KernelBuild:
+        """A build dir that does not exist yet (the probe prints nothing)."""
+        return KernelBuild(
+            None, None, tree_changed=False, has_image=False, release=None, has_compile_commands=False
+        )
+
     def command(self, source: str, build: str) -> str:
         s, b = shlex.quote(source), shlex.quote(build)
         return (

@@ -1,8 +1,8 @@
 """Written by kdevbox: refuse an empty or partial compile_commands.json before it replaces a good one.
 
 Usage: python3 check_compile_commands.py DATABASE SOURCE_DIR BUILD_DIR
-Every C file of the tree the build compiled (a .o with a .cmd record and a .c beside it in the source)
-must have an entry, and every entry's file must exist: Bear on an already-built tree, for one,
+Every C file of the tree Kbuild compiled (a .o with a .cmd record and a .c beside it in the source;
+tools/ builds on its own) must have an entry, and every entry's file must exist: Bear on an already-built tree, for one,
 records nothing.
 """
 
@@ -22,7 +22,9 @@ for entry in entries:
         sys.exit(f"{database} lists {path}, which does not exist")
     files.add(path)
 compiled = set()
-for folder, _dirs, names in os.walk(build):
+for folder, dirs, names in os.walk(build):
+    if os.path.relpath(folder, build) == ".":
+        dirs[:] = [d for d in dirs if d != "tools"]  # host tools (objtool) build outside Kbuild
     for name in names:
         if name.startswith(".") and name.endswith(".o.cmd"):
             rel = os.path.relpath(os.path.join(folder, name[1 : -len(".o.cmd")] + ".c"), build)
@@ -30,5 +32,7 @@ for folder, _dirs, names in os.walk(build):
                 compiled.add(os.path.normpath(os.path.join(source, rel)))
 missing = sorted(compiled - {os.path.realpath(f) for f in files} - files)
 if missing:
-    sys.exit(f"{database} lacks {len(missing)} of the {len(compiled)} C files built, e.g. {missing[0]}: partial")
+    sys.exit(
+        f"{database} lacks {len(missing)} of the {len(compiled)} C files built, e.g. {missing[0]}: partial"
+    )
 print(f"{database}: {len(entries)} entries, every one of the {len(compiled)} C files built")

@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 
 from tests import testhosts
+from tests.kernel_stand_in import TAG, kernel_git_repo
 from tests.neovim_stand_in import PLUGIN_FILES, ReleaseTarball, build_plugin_repos, build_release_tarball
 
 REPO = Path(__file__).resolve().parents[2]
 DEVBOX = REPO / "deploys" / "devbox.py"
 APT_PROXY_ONLY = REPO / "tests" / "deploys" / "apt_proxy_only.py"
+KERNEL = REPO / "deploys" / "kernel.py"
+# Guest images have their own test (test_guest.py); other devbox tests leave them out to save minutes.
+NO_GUEST = {"guest": {"enabled": False}}
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +80,45 @@ def editor_upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edito
 
 
 InventoryHosts = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def kernel_repo_url() -> Iterator[str]:
+    """Debian's linux-source-6.1 as a tagged git repo, served by git daemon on 127.0.0.1."""
+    repo = kernel_git_repo()
+    with testhosts.git_daemon(repo.parent, repo) as url:
+        yield f"{url}/{repo.name}"
+
+
+@pytest.fixture(scope="session")
+def kernel_lab(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[Path]:
+    """One chroot host for the kernel and guest tests (a kernel tree is fetched and built once),
+    with a ccache shared by test runs: its keys hold in-host paths, so later runs hit."""
+    ccache = testhosts.CACHE_DIR / "ccache"
+    ccache.mkdir(exist_ok=True)
+    os.chown(ccache, 1000, 1000)
+    with testhosts.throwaway_rootfs(tmp_path_factory.mktemp("kernel-lab")) as root:
+        target = root / f"home/{testhosts.DEV_USER}/.cache/ccache"
+        target.mkdir(parents=True)
+        subprocess.run(["chown", "-R", "1000:1000", str(target.parent)], check=True)
+        subprocess.run(["mount", "--bind", str(ccache), str(target)], check=True)
+        try:
+            yield root
+        finally:
+            subprocess.run(["umount", "--lazy", str(target)], check=True)
+
+
+def guest_kernel_settings(git_url: str, **changes: Any) -> dict[str, Any]:
+    """`kernel` settings for a small kernel that boots in kdevbox's guest: tinyconfig + guest."""
+    return {
+        "source": "git",
+        "git_url": git_url,
+        "tag": TAG,
+        "base": "tinyconfig",
+        "fragments": ["guest"],
+        "localversion": "-kdevbox-test",
+        **changes,
+    }
 
 
 def write_inventory(

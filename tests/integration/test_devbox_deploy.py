@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.integration.conftest import EditorUpstreams, deploy, verify, write_inventory
+from tests.integration.conftest import NO_GUEST, EditorUpstreams, deploy, verify, write_inventory
 from tests.testhosts import DEV_USER, MIRROR, SshHost
 
 MIRROR_HOST = str(urlsplit(MIRROR).hostname)
@@ -43,6 +43,7 @@ def test_chroot_host_deploy_verify_and_rerun(
             # The proxy does not exist: the mirror the deploy installs from must bypass it.
             "apt_proxy": {"http": "http://proxy.example.org:3128", "no_proxy": [MIRROR_HOST]},
             "neovim": editor_upstreams.neovim_settings(),
+            **NO_GUEST,
         },
     )
 
@@ -95,7 +96,7 @@ def test_ssh_host_as_sudo_user_with_merged_group_settings(
         "clangd": {"package": "clangd-14", "compile_db": "bear"},
         "neovim": {"source": "auto", "min_version": "0.7", "leader": ","},
     }
-    group = {"git": GIT, "neovim": editor_upstreams.neovim_settings()}
+    group = {"git": GIT, "neovim": editor_upstreams.neovim_settings(), **NO_GUEST}
     inventory = write_inventory(tmp_path, [("labvm", data)], group_data=group)
 
     first = deploy(inventory)["labvm"]

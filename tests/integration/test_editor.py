@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.integration.conftest import EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
+from tests.integration.conftest import NO_GUEST, EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
 from tests.neovim_stand_in import tag_commit
 from tests.testhosts import DEV_USER, tree_digest
 
@@ -34,7 +34,11 @@ def test_release_neovim_plugins_and_user_init(
     name = f"@chroot{chroot_root}"
 
     def setup(**neovim: object) -> Path:
-        group = {"neovim": editor_upstreams.neovim_settings(**neovim), "clangd": {"compile_db": "compiledb"}}
+        group = {
+            "neovim": editor_upstreams.neovim_settings(**neovim),
+            "clangd": {"compile_db": "compiledb"},
+            **NO_GUEST,
+        }
         return write_inventory(tmp_path, [(name, {"user": DEV_USER})], group_data=group)
 
     inventory = setup()

@@ -17,38 +17,22 @@ import pytest
 from kdevbox.config import Kernel
 from kdevbox.tasks.kernel import fragment_text, requested_options
 from tests import testhosts
-from tests.integration.conftest import REPO, deploy, pyinfra_cli, verify, write_inventory
-from tests.kernel_stand_in import TAG, Release, kernel_git_repo, kernel_version, serve_releases
-from tests.testhosts import CACHE_DIR, DEV_USER
+from tests.integration.conftest import (
+    KERNEL,
+    REPO,
+    deploy,
+    guest_kernel_settings,
+    pyinfra_cli,
+    verify,
+    write_inventory,
+)
+from tests.kernel_stand_in import Release, kernel_git_repo, kernel_version, serve_releases
+from tests.testhosts import DEV_USER
 
 pytestmark = pytest.mark.slow
-KERNEL = REPO / "deploys" / "kernel.py"
 UNINSTALL = REPO / "deploys" / "kernel_uninstall.py"
 FETCH_ONLY = REPO / "tests" / "deploys" / "kernel_fetch_only.py"
 HOME = f"home/{DEV_USER}"
-
-
-@pytest.fixture(scope="module")
-def kernel_repo_url() -> Iterator[str]:
-    repo = kernel_git_repo()
-    with testhosts.git_daemon(repo.parent, repo) as url:
-        yield f"{url}/{repo.name}"
-
-
-@pytest.fixture()
-def kernel_host(chroot_root: Path) -> Iterator[Path]:
-    """The chroot host, with a ccache shared by test runs (keyed by in-host paths, so it hits)."""
-    ccache = CACHE_DIR / "ccache"
-    ccache.mkdir(exist_ok=True)
-    os.chown(ccache, 1000, 1000)
-    target = chroot_root / HOME / ".cache/ccache"
-    target.mkdir(parents=True)
-    subprocess.run(["chown", "-R", "1000:1000", str(chroot_root / HOME / ".cache")], check=True)
-    subprocess.run(["mount", "--bind", str(ccache), str(target)], check=True)
-    try:
-        yield chroot_root
-    finally:
-        subprocess.run(["umount", "--lazy", str(target)], check=True)
 
 
 def _database(root: Path, source: str) -> set[str]:
@@ -56,18 +40,10 @@ def _database(root: Path, source: str) -> set[str]:
     return {os.path.normpath(os.path.join(e["directory"], e["file"])) for e in entries}
 
 
-def test_build_install_uninstall(kernel_host: Path, kernel_repo_url: str, tmp_path: Path) -> None:
-    root = kernel_host
+def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_path: Path) -> None:
+    root = kernel_lab
     name = f"@chroot{root}"
-    kernel: dict[str, Any] = {
-        "source": "git",
-        "git_url": kernel_repo_url,
-        "tag": TAG,
-        "base": "tinyconfig",
-        "fragments": ["guest"],
-        "options": ["CONFIG_PRINTK_TIME=y", "CONFIG_DRM_I915=y"],
-        "localversion": "-kdevbox-test",
-    }
+    kernel = guest_kernel_settings(kernel_repo_url, options=["CONFIG_PRINTK_TIME=y", "CONFIG_DRM_I915=y"])
 
     def setup(**changes: Any) -> Path:
         kernel.update(changes)

@@ -1,0 +1,145 @@
+"""QEMU guest images built on the dev box, and kdevbox-vm, which boots them with a chosen kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File, FileContents
+from pyinfra.operations import apt, files, server
+
+from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
+from kdevbox.target import Target
+from kdevbox.tasks.git import expand_home
+from kdevbox.tasks.kernel import IMAGE
+from kdevbox.templates import render, rendered_file
+
+BASE_CACHE = "/var/cache/kdevbox/guest-bases"
+SCRIPT_DIR = "/usr/local/lib/kdevbox"
+USER_KEYS = (".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa")
+GUEST_KEY = ".ssh/kdevbox_guest"
+# Used as an awk regex by files.block: keep regex metacharacters out.
+SSH_MARKER = "# {mark} kdevbox managed block, guest {name}"
+
+
+def image_dir(cfg: Guest, home: str) -> str:
+    return expand_home(cfg.image_dir, home)
+
+
+def image_path(cfg: Guest, home: str) -> str:
+    return posixpath.join(image_dir(cfg, home), f"{cfg.name}.qcow2")
+
+
+def run_script_path(home: str) -> str:
+    return posixpath.join(home, ".local/bin/kdevbox-vm")
+
+
+def _guest_key(home: str, as_user: dict[str, Any]) -> str:
+    """The developer's own key if they have one, else a dedicated key pair made for guests."""
+    for key in USER_KEYS:
+        if host.get_fact(File, path=posixpath.join(home, key + ".pub")):
+            return posixpath.join(home, key)
+    key = posixpath.join(home, GUEST_KEY)
+    if not host.get_fact(File, path=key):
+        server.shell(
+            name=f"SSH key pair for guests: {key}",
+            commands=[f"ssh-keygen -q -t ed25519 -N '' -C kdevbox-guest -f {key}"],
+            **as_user,
+        )
+    return key
+
+
+@deploy("guest image")
+def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target) -> None:
+    home, user, group = target.account.home, target.account.name, target.account.group
+    as_user = target.as_user
+    apt.packages(
+        name="QEMU and image tools",
+        packages=["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],
+        update=True,
+        cache_time=3600,
+        no_recommends=True,
+    )
+    files.directory(name="~/.ssh", path=posixpath.join(home, ".ssh"), mode="700", present=True, **as_user)
+    key = _guest_key(home, as_user)
+    directory = image_dir(cfg, home)
+    files.directory(name=f"guest images in {directory}", path=directory, present=True, **as_user)
+
+    base_key = hashlib.sha256(json.dumps([cfg.suite, cfg.mirror, GUEST_ESSENTIALS]).encode()).hexdigest()[:16]
+    proxies = [
+        (var, str(url))
+        for var, url in (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))
+        if url
+    ]
+    context = {
+        "cfg": cfg,
+        "user": user,
+        "group": group,
+        "image_dir": directory,
+        "cache_dir": BASE_CACHE,
+        "base_key": base_key,
+        "essentials": GUEST_ESSENTIALS,
+        "proxies": proxies,
+        "key": key,
+    }
+    without_inputs = render("guest/build-image.sh.j2", image=image_path(cfg, home), inputs="", **context)
+    inputs = hashlib.sha256(without_inputs.encode()).hexdigest()[:16]
+    script = posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
+    files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
+    files.put(
+        name=f"image build script {script}",
+        dest=script,
+        mode="700",
+        user="root",
+        group="root",
+        src=rendered_file("guest/build-image.sh.j2", image=image_path(cfg, home), inputs=inputs, **context),
+    )
+    if host.get_fact(FileContents, path=image_path(cfg, home) + ".inputs") != [inputs]:
+        server.shell(
+            name=f"build guest image {image_path(cfg, home)} ({cfg.suite}, {cfg.size})",
+            commands=[f"{script} < /dev/null"],
+        )
+
+    kernel_image = posixpath.join(expand_home(kernel.build_root, home), kernel.name, IMAGE)
+    share = expand_home(cfg.share, home) if cfg.share else None
+    files.directory(
+        name="~/.local/bin", path=posixpath.dirname(run_script_path(home)), present=True, **as_user
+    )
+    files.put(
+        name=f"kdevbox-vm for {cfg.name}",
+        dest=run_script_path(home),
+        **target.owned_file("755"),
+        src=rendered_file(
+            "guest/kdevbox-vm.sh.j2",
+            cfg=cfg,
+            user=user,
+            image_dir=directory,
+            key=key,
+            kernel_image=kernel_image,
+            share=share,
+        ),
+    )
+    files.file(
+        name="~/.ssh/config exists",
+        path=posixpath.join(home, ".ssh/config"),
+        present=True,
+        mode="600",
+        **as_user,
+    )
+    files.block(
+        name=f"`ssh {cfg.name}` in ~/.ssh/config",
+        path=posixpath.join(home, ".ssh/config"),
+        content=render(
+            "guest/ssh-config.j2",
+            cfg=cfg,
+            user=user,
+            key=key,
+            known_hosts=posixpath.join(directory, f"{cfg.name}.known_hosts"),
+        ).rstrip("\n"),
+        marker=SSH_MARKER.format(name=cfg.name),
+        **as_user,
+    )

@@ -1,0 +1,51 @@
+"""QEMU guest: the image and its inputs record, kdevbox-vm, `ssh <guest>`, and an acceleration
+choice that comes back within the probe's bound (never a hang)."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+
+from kdevbox.tasks.guest import SSH_MARKER, image_path, run_script_path
+from kdevbox.verify.targets import VerifyTarget
+
+PROBE_BOUND = 10  # seconds: kdevbox-vm's KVM probe gives up after this
+
+
+def _enabled(target: VerifyTarget) -> bool:
+    return target.config.guest.enabled
+
+
+def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
+    image = kdevbox_target.host.file(image_path(kdevbox_target.config.guest, kdevbox_target.account.home))
+    if not _enabled(kdevbox_target):
+        assert not image.exists, f"{image.path} exists although guest.enabled is false"
+        return
+    assert image.is_file and image.user == kdevbox_target.account.name
+    assert kdevbox_target.host.file(image.path + ".inputs").is_file
+    info = kdevbox_target.host.run("qemu-img info %s", image.path)
+    assert info.rc == 0 and "file format: qcow2" in info.stdout, info.stdout + info.stderr
+
+
+def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
+    cfg = kdevbox_target.config.guest
+    config = kdevbox_target.host.file(posixpath.join(kdevbox_target.account.home, ".ssh/config"))
+    marker = SSH_MARKER.format(name=cfg.name, mark="BEGIN")
+    present = config.exists and marker in config.content_string
+    assert present == _enabled(kdevbox_target)
+    if present:
+        resolved = kdevbox_target.run_as_user("ssh -G %s", cfg.name).stdout.splitlines()
+        assert f"port {cfg.ssh_port}" in resolved and "hostname 127.0.0.1" in resolved
+
+
+def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:
+    if not _enabled(kdevbox_target):
+        assert not kdevbox_target.host.file(run_script_path(kdevbox_target.account.home)).exists
+        return
+    start = time.monotonic()
+    result = kdevbox_target.run_as_user("%s accel", run_script_path(kdevbox_target.account.home))
+    elapsed = time.monotonic() - start
+    assert result.rc == 0 and result.stdout.strip() in ("kvm", "tcg"), result.stdout + result.stderr
+    assert elapsed < PROBE_BOUND + 5, f"kdevbox-vm accel took {elapsed:.0f}s"
+    if kdevbox_target.config.guest.accel != "auto":
+        assert result.stdout.strip() == kdevbox_target.config.guest.accel

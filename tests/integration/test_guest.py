@@ -1,0 +1,133 @@
+"""QEMU guests, for real under TCG: an image built on a test host, booted with the image's Debian
+kernel and initrd, then with the kernel kdevbox just built there (the edit-build-boot loop), checked
+over SSH with testinfra; host keys differ per image; unchanged inputs change nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from tests import testhosts
+from tests.integration.conftest import KERNEL, REPO, deploy, guest_kernel_settings, verify, write_inventory
+from tests.testhosts import DEV_USER
+
+pytestmark = pytest.mark.slow
+GUEST_IMAGE = REPO / "deploys" / "guest_image.py"
+IMAGES = f"home/{DEV_USER}/.local/share/kdevbox/guests"
+
+
+def as_dev(root: Path, command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """A command as the developer on the test host, in a login shell (~/.local/bin on PATH)."""
+    return subprocess.run(
+        ["chroot", str(root), "su", "-l", DEV_USER, "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class Vm:
+    """kdevbox-vm on the test host for one guest; stopped (by its pidfile's PID) on exit."""
+
+    def __init__(self, root: Path, name: str, port: int) -> None:
+        self.root, self.name, self.port = root, name, port
+        self.script = f"/home/{DEV_USER}/.local/bin/kdevbox-vm"
+
+    def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return as_dev(self.root, " ".join([self.script, *args]), timeout)
+
+    def boot(self, kernel: str = "") -> None:
+        started = self("start", kernel)
+        assert started.returncode == 0, started.stdout + started.stderr
+        waited = self("wait", "600")
+        console = (self.root / IMAGES / f"{self.name}.console.log").read_text(errors="replace")
+        assert waited.returncode == 0, waited.stderr + console[-3000:]
+
+    def stop(self) -> None:
+        self("stop", timeout=120)
+        pidfile = self.root / IMAGES / f"{self.name}.pid"
+        if pidfile.exists():  # stop gave up: end QEMU by its PID
+            testhosts.stop_pid(int(pidfile.read_text()))
+
+    def testinfra(self) -> Any:
+        key = self.root / f"home/{DEV_USER}/.ssh/kdevbox_guest"
+        return testinfra.get_host(f"paramiko://{DEV_USER}@127.0.0.1:{self.port}", ssh_identity_file=str(key))
+
+
+@pytest.fixture()
+def guest_settings(kernel_lab: Path, kernel_repo_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    settings = {"name": "kguest", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
+    yield settings
+    for name in ("kguest", "kguest2"):
+        pidfile = kernel_lab / IMAGES / f"{name}.pid"
+        if pidfile.exists():
+            testhosts.stop_pid(int(pidfile.read_text()))
+
+
+def test_image_boot_and_edit_build_boot(
+    kernel_lab: Path, kernel_repo_url: str, guest_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    root = kernel_lab
+    name = f"@chroot{root}"
+
+    def setup(**guest: Any) -> Path:
+        guest_settings.update(guest)
+        data = {"user": DEV_USER, "kernel": guest_kernel_settings(kernel_repo_url), "guest": guest_settings}
+        return write_inventory(tmp_path, [(name, data)])
+
+    inventory = setup()
+    assert not deploy(inventory, KERNEL)[name]["failed"]
+    first = deploy(inventory, GUEST_IMAGE)[name]
+    assert not first["failed"] and any("build guest image" in op for ops in first["changed"] for op in ops)
+    assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []
+    checked = verify(inventory, "kdevbox.verify.test_guest")
+    assert checked.returncode == 0 and checked.failed == 0, checked.output
+
+    vm = Vm(root, "kguest", guest_settings["ssh_port"])
+    accel = vm("accel")
+    assert accel.stdout.strip() == "tcg" and "KVM does not boot a guest here" in accel.stderr, accel
+
+    try:
+        # The image's own Debian kernel and initrd.
+        vm.boot(f"/{IMAGES}/kguest.vmlinuz")
+        assert vm("run", "uname", "-r").stdout.strip().endswith("-amd64")
+        guest = vm.testinfra()
+        assert guest.check_output("hostname") == "kguest"
+        assert guest.service("ssh").is_running
+        key = (root / f"home/{DEV_USER}/.ssh/kdevbox_guest.pub").read_text().split()[1]
+        assert key in guest.file(f"/home/{DEV_USER}/.ssh/authorized_keys").content_string
+        assert guest.run("sudo -n passwd -S root").stdout.split()[1] == "L"  # no root password login
+        fingerprint = guest.check_output("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
+        vm.stop()
+
+        # The kernel kdevbox built: the edit-build-boot loop, no initrd.
+        vm.boot()
+        release = (root / f"home/{DEV_USER}/build/kdevbox/include/config/kernel.release").read_text().strip()
+        assert vm("run", "uname", "-r").stdout.strip() == release
+    finally:
+        vm.stop()
+
+    # A second image from the same cached base: its own host keys.
+    other = {**guest_settings, "name": "kguest2", "ssh_port": testhosts.free_port()}
+    inventory = setup(**other)
+    built = deploy(inventory, GUEST_IMAGE)[name]
+    assert not built["failed"]
+    vm2 = Vm(root, "kguest2", other["ssh_port"])
+    try:
+        vm2.boot()
+        other_fingerprint = vm2.testinfra().check_output("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
+    finally:
+        vm2.stop()
+    assert other_fingerprint.split()[1] != fingerprint.split()[1]
+
+    # Another package: rebuilt from the cached base (no second debootstrap), then unchanged.
+    inventory = setup(packages=["less"])
+    rebuilt = deploy(inventory, GUEST_IMAGE)[name]
+    assert any("build guest image" in op for ops in rebuilt["changed"] for op in ops)
+    assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []
+    assert len(list((root / "var/cache/kdevbox/guest-bases").iterdir())) == 1
