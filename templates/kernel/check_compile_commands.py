@@ -2,8 +2,8 @@
 
 Usage: python3 check_compile_commands.py DATABASE SOURCE_DIR BUILD_DIR
 Every C file of the tree Kbuild compiled (a .o with a .cmd record and a .c beside it in the source;
-tools/ builds on its own) must have an entry, and every entry's file must exist: Bear on an already-built tree, for one,
-records nothing.
+tools/ builds on its own) must have an entry, and every entry's file must exist: Bear on an
+already-built tree, for one, records nothing.
 """
 
 import json
