@@ -55,3 +55,38 @@ Validate without touching a host: the first thing every deploy does.
 #     "manage_init": True,            # False: your init files are not touched; load it yourself
 #     "plugins": {"telescope.nvim": {"ref": "0.1.9"}, "plenary.nvim": {"url": "https://mirror/p.git"}},
 # }
+
+# WSL2 only (other hosts skip it): /etc/wsl.conf key by key, your other settings kept.
+# wsl = {
+#     "systemd": True,                # [boot] systemd=true
+#     "default_user": True,           # [user] default=<developer>
+#     "settings": {"network": {"hostname": "kbox"}, "interop": {"appendWindowsPath": False}},
+#     "kvm_group": True,
+# }
+
+# Kernel builds (deploys/kernel.py). Nothing is installed unless install is True.
+# kernel = {
+#     "source": "git",                # or "release" (a kernel.org channel) or "path"
+#     "git_url": "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git",
+#     "tag": "v6.12.10",
+#     "channel": "longterm:6.6",      # for source "release"
+#     "path": "/usr/src/linux-source-6.1",  # for source "path"
+#     "base": "tinyconfig",           # defconfig, tinyconfig, olddefconfig, localmodconfig
+#     "fragments": ["guest"],         # templates/kernel/<name>.config
+#     "options": ["CONFIG_KASAN=y", "CONFIG_DEBUG_INFO_DWARF5=y"],
+#     "localversion": "-kdevbox",
+#     "compile_commands": "gen",      # or "bear", "compiledb"
+#     "install": False,
+#     "wsl_kernel_path": "/mnt/c/Users/you/kdevbox/bzImage",  # WSL2: copy there instead of installing
+# }
+
+# QEMU guest image and kdevbox-vm (part of devbox.py; guest_image.py alone).
+# guest = {
+#     "name": "kdevbox-guest",        # also the hostname and `ssh kdevbox-guest`
+#     "suite": "bookworm",
+#     "packages": ["strace", "gdb"],
+#     "size": "8G", "memory": "4G", "cpus": 4,
+#     "ssh_port": 10022,
+#     "accel": "auto",                # or "kvm", "tcg"
+#     "share": "~/src",               # 9p share at /mnt/host in the guest
+# }

@@ -9,12 +9,21 @@ from collections.abc import Generator
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.operations import apt
 
 from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout
 
 
 def sha256_text(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a dev box
+
+
+def apt_install(name: str, packages: list[str]) -> None:
+    """Distribution packages, without recommends, after an `apt-get update` at most hourly."""
+    apt.packages(name=name, packages=packages, update=True, cache_time=APT_CACHE_TIME, no_recommends=True)
 
 
 @operation()
@@ -74,22 +83,9 @@ def git_checkout(path: str, url: str, ref: str) -> Generator[StringCommand]:
     elif current.url != url:
         yield StringCommand(git, "remote", "set-url", "origin", QuoteString(url))
     # A tag is fetched as a local tag too, so `git describe` (and the kernel's version) sees it.
+    fetch = StringCommand(git, "fetch", "-q", "--depth", "1", "origin")
     yield StringCommand(
-        git,
-        "fetch",
-        "-q",
-        "--depth",
-        "1",
-        "origin",
-        QuoteString(f"+refs/tags/{ref}:refs/tags/{ref}"),
-        "2>/dev/null ||",
-        git,
-        "fetch",
-        "-q",
-        "--depth",
-        "1",
-        "origin",
-        QuoteString(ref),
+        fetch, QuoteString(f"+refs/tags/{ref}:refs/tags/{ref}"), "2>/dev/null ||", fetch, QuoteString(ref)
     )
     yield StringCommand(git, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD")
     yield StringCommand(git, "config", CHECKOUT_REF_KEY, QuoteString(ref))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import posixpath
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, pip
+from pyinfra.operations import files, pip
 
 from kdevbox.config import Clangd
+from kdevbox.operations import apt_install
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 
 CLANGD_LINK = "/usr/local/bin/clangd"
 COMPILEDB_VENV = "/opt/kdevbox/venvs/compiledb"
 COMPILEDB_LINK = "/usr/local/bin/compiledb"
-APT_CACHE_TIME = 3600
 
 
 def clangd_config_path(home: str) -> str:
@@ -26,13 +26,7 @@ def clangd_setup(cfg: Clangd, target: Target) -> None:
     # A compiler and make come with it: compile databases are recorded from real builds.
     packages = [cfg.package, "build-essential"]
     packages += ["bear"] if cfg.compile_db == "bear" else ["python3-venv"]
-    apt.packages(
-        name="clangd and compile database tools",
-        packages=packages,
-        update=True,
-        cache_time=APT_CACHE_TIME,
-        no_recommends=True,
-    )
+    apt_install("clangd and compile database tools", packages)
 
     versioned = cfg.versioned_binary
     files.link(

@@ -10,9 +10,10 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, FileContents
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
+from kdevbox.operations import apt_install
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.tasks.kernel import IMAGE
@@ -57,12 +58,9 @@ def _guest_key(home: str, as_user: dict[str, Any]) -> str:
 def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target) -> None:
     home, user, group = target.account.home, target.account.name, target.account.group
     as_user = target.as_user
-    apt.packages(
-        name="QEMU and image tools",
-        packages=["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],
-        update=True,
-        cache_time=3600,
-        no_recommends=True,
+    apt_install(
+        "QEMU and image tools",
+        ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],
     )
     files.directory(name="~/.ssh", path=posixpath.join(home, ".ssh"), mode="700", present=True, **as_user)
     key = _guest_key(home, as_user)

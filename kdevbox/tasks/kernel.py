@@ -14,13 +14,13 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, Sha256File
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
 from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.kernel_org import KernelOrgError, resolve
-from kdevbox.operations import git_checkout, install_tarball
+from kdevbox.operations import apt_install, git_checkout, install_tarball
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.templates import TEMPLATES, render, rendered_file
@@ -141,16 +141,10 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     as_user = target.as_user
     fragment = fragment_text(cfg)
     stamp = hashlib.sha256(
-        json.dumps([tree.source_id, cfg.base, fragment, cfg.localversion, cfg.compile_commands]).encode()
+        json.dumps([tree.source_id, cfg.base, fragment, cfg.localversion]).encode()
     ).hexdigest()[:16]
 
-    apt.packages(
-        name="kernel build dependencies",
-        packages=BUILD_DEPENDENCIES + TOOL_PACKAGES[cfg.compile_commands],
-        update=True,
-        cache_time=3600,
-        no_recommends=True,
-    )
+    apt_install("kernel build dependencies", BUILD_DEPENDENCIES + TOOL_PACKAGES[cfg.compile_commands])
     _fetch(cfg, tree, target)
 
     files.directory(name=f"build dir {tree.build}", path=tree.build, present=True, **as_user)
@@ -183,15 +177,17 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             **as_user,
         )
     build = configure or state.built != stamp or state.tree_changed or not state.has_image
-    database = cfg.compile_commands != "gen" and not state.has_compile_commands
-    if build or database or not state.has_compile_commands:
+    # Bear and compiledb record only what they see compiled: without a database to extend, the
+    # build starts clean (ccache makes that cheap), or the database would come out empty.
+    record_all = cfg.compile_commands != "gen" and not state.has_compile_commands
+    if build or not state.has_compile_commands:
         server.shell(
             name=f"build {cfg.name} and {tree.compile_commands}",
-            commands=_build_commands(cfg, tree, stamp, clean=database and not build),
+            commands=_build_commands(cfg, tree, stamp, clean=record_all),
             **as_user,
         )
     if cfg.install or cfg.wsl_kernel_path:
-        _install(cfg, tree, state, rebuilt=build or database)
+        _install(cfg, tree, state, rebuilt=build or record_all)
 
 
 def _configure_commands(cfg: Kernel, tree: KernelTree, stamp: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, Link
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
 
 from kdevbox.config import (
     DEFAULT_PLUGINS,
@@ -22,7 +22,7 @@ from kdevbox.config import (
 )
 from kdevbox.facts import AptCandidate
 from kdevbox.inventory import ConfigError, Problem
-from kdevbox.operations import git_checkout, install_tarball
+from kdevbox.operations import apt_install, git_checkout, install_tarball
 from kdevbox.target import Target
 from kdevbox.templates import render, rendered_file
 
@@ -115,13 +115,7 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     home = target.account.home
 
     packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
-    apt.packages(
-        name="neovim and what kdevbox installs it with",
-        packages=packages,
-        update=True,
-        cache_time=3600,
-        no_recommends=True,
-    )
+    apt_install("neovim and what kdevbox installs it with", packages)
     ours = host.get_fact(Link, path=NVIM_LINK)
     if plan.source == "release":
         install_tarball(
