@@ -74,12 +74,19 @@ def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_pat
     checked = verify(inventory, "kdevbox.verify.kernel_checks")
     assert checked.returncode == 0 and checked.failed == 0, checked.output
 
-    # Bear on an already-built tree would record nothing: kdevbox rebuilds under it instead.
-    (root / source.lstrip("/") / "compile_commands.json").unlink()
-    inventory = setup(compile_commands="bear")
-    assert not deploy(inventory, KERNEL)[name]["failed"]
-    assert _database(root, source) == files
-    assert deploy(inventory, KERNEL)[name]["changed"] == []
+    # An empty or partial database never replaces a good one: the same check the build runs
+    # (Bear on an already-built tree records nothing; kdevbox then rebuilds clean under it).
+    check = [f"/{HOME}/build/kdevbox/kdevbox-check-ccdb.py", f"/{HOME}/build/kdevbox"]
+    full = (root / source.lstrip("/") / "compile_commands.json").read_text()
+    (root / "tmp/empty.json").write_text("[]")
+    (root / "tmp/partial.json").write_text(json.dumps(json.loads(full)[::2]))
+    for bad, why in (("empty", "is empty"), ("partial", ": partial")):
+        result = subprocess.run(
+            ["chroot", str(root), "python3", check[0], f"/tmp/{bad}.json", source, check[1]],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0 and why in result.stderr, (bad, result.stderr)
 
     # Install on request; a second run leaves it.
     inventory = setup(install=True)

@@ -1,0 +1,84 @@
+"""Guest image and boot figures: cold and warm image build time and qcow2 size, and boot-to-command
+time (kdevbox-vm start until `uname -r` answers over SSH) with the image's Debian kernel + initrd and
+with a kdevbox tinyconfig + guest kernel. Prints figures; asserts nothing.
+
+    python -m bench.guest_boot
+
+Runs on a chroot test host (tests/testhosts.py), as the integration tests do; the kernel comes from
+the tests' linux-source-6.1 stand-in. Under TCG on machines where KVM does not work.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from tests import testhosts
+from tests.integration.conftest import KERNEL, REPO, guest_kernel_settings, write_inventory
+from tests.kernel_stand_in import kernel_git_repo
+
+GUEST_IMAGE = REPO / "deploys" / "guest_image.py"
+USER = testhosts.DEV_USER
+
+
+def pyinfra(inventory: Path, deploy: Path) -> float:
+    start = time.monotonic()
+    subprocess.run(
+        ["pyinfra", "-y", str(inventory), str(deploy)], cwd=inventory.parent, check=True, capture_output=True
+    )
+    return time.monotonic() - start
+
+
+def vm(root: Path, *args: str) -> str:
+    command = " ".join([f"/home/{USER}/.local/bin/kdevbox-vm", *args])
+    return subprocess.run(
+        ["chroot", str(root), "su", "-l", USER, "-c", command], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def boot_to_command(root: Path, kernel: str = "") -> tuple[float, str]:
+    start = time.monotonic()
+    vm(root, "start", kernel)
+    try:
+        vm(root, "wait", "900")
+        release = vm(root, "run", "uname", "-r").strip()
+        return time.monotonic() - start, release
+    finally:
+        vm(root, "stop")
+
+
+def main() -> None:
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-gbench-")))
+        repo = kernel_git_repo()
+        url = stack.enter_context(testhosts.git_daemon(repo.parent, repo))
+        root = stack.enter_context(testhosts.throwaway_rootfs(work / "host"))
+        guest = {"name": "bench", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
+        kernel = guest_kernel_settings(f"{url}/{repo.name}")
+        inventory = write_inventory(
+            work / "setup", [(f"@chroot{root}", {"user": USER, "guest": guest, "kernel": kernel})]
+        )
+        images = root / f"home/{USER}/.local/share/kdevbox/guests"
+        print("guest image (bookworm, essentials)")
+        print(f"  cold build (debootstrap + image): {pyinfra(inventory, GUEST_IMAGE):7.1f} s")
+        (images / "bench.qcow2.inputs").unlink()
+        print(f"  warm build (cached base):         {pyinfra(inventory, GUEST_IMAGE):7.1f} s")
+        print(
+            f"  qcow2 size:                       {(images / 'bench.qcow2').stat().st_size / 2**20:7.1f} MiB"
+        )
+
+        print("boot to `uname -r` over SSH (kdevbox-vm start .. run)")
+        seconds, release = boot_to_command(root, f"/home/{USER}/.local/share/kdevbox/guests/bench.vmlinuz")
+        print(f"  Debian kernel + initrd ({release}): {seconds:7.1f} s")
+        pyinfra(inventory, KERNEL)
+        seconds, release = boot_to_command(root)
+        print(
+            f"  kdevbox tinyconfig + guest ({release}): {seconds:7.1f} s  accel: {vm(root, 'accel').strip()}"
+        )
+
+
+if __name__ == "__main__":
+    main()

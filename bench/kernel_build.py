@@ -1,0 +1,85 @@
+"""Kernel build figures on this machine: cold and ccache-warm builds of the test configuration
+(tinyconfig + kdevbox's guest fragment), and compile_commands.json generation with the tree's
+gen_compile_commands.py, Bear and compiledb on the same tree. Prints figures; asserts nothing.
+
+    python -m bench.kernel_build [--tree /usr/src/linux-source-6.1.tar.xz] [--jobs N]
+
+Needs build-essential, flex, bison, bc, libssl-dev, libelf-dev, ccache, bear, and compiledb on PATH
+(`pip install compiledb`). Works in a temp dir with its own ccache; the machine's is not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from kdevbox.config import Kernel
+from kdevbox.tasks.kernel import fragment_text
+
+
+def timed(command: str, cwd: Path, env: dict[str, str]) -> float:
+    start = time.monotonic()
+    subprocess.run(command, shell=True, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
+def entries(path: Path) -> int:
+    return len(json.loads(path.read_text()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", default="/usr/src/linux-source-6.1.tar.xz", help="kernel source tarball")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="kdevbox-kbench-") as tmp:
+        work = Path(tmp)
+        src, build = work / "src", work / "build"
+        src.mkdir()
+        subprocess.run(["tar", "-xf", args.tree, "-C", str(src), "--strip-components=1"], check=True)
+        env = {**os.environ, "CCACHE_DIR": str(work / "ccache")}
+        make = f"make -s -C {src} O={build} -j{args.jobs}"
+        (work / "frag.config").write_text(fragment_text(Kernel(base="tinyconfig", fragments=["guest"])))
+        timed(f"{make} tinyconfig", work, env)
+        timed(
+            f"{src}/scripts/kconfig/merge_config.sh -m -O {build} {build}/.config {work}/frag.config",
+            work,
+            env,
+        )
+        timed(f"{make} olddefconfig", work, env)
+
+        build_cmd = f'{make} CC="ccache gcc"'
+        print(f"kernel build, tinyconfig + guest fragment, -j{args.jobs}, ccache")
+        print(f"  cold (empty ccache):  {timed(build_cmd, work, env):7.1f} s")
+        timed(f"{make} clean", work, env)
+        print(f"  warm (after clean):   {timed(build_cmd, work, env):7.1f} s")
+
+        print("compile_commands.json for the same tree")
+        gen = work / "gen.json"
+        seconds = timed(
+            f"python3 {src}/scripts/clang-tools/gen_compile_commands.py -d {build} -o {gen}", work, env
+        )
+        print(f"  gen_compile_commands.py (built tree): {seconds:7.1f} s  {entries(gen):6d} entries")
+        timed(f"{make} clean", work, env)
+        bear = work / "bear.json"
+        seconds = timed(f"bear --output {bear} -- {build_cmd}", work, env)
+        print(f"  bear (clean build, warm ccache):      {seconds:7.1f} s  {entries(bear):6d} entries")
+        if shutil.which("compiledb"):
+            compiledb = work / "compiledb.json"
+            seconds = timed(f"compiledb -n -o {compiledb} {make} V=1", work, env)
+            print(
+                f"  compiledb -n (dry run, no build):     {seconds:7.1f} s  {entries(compiledb):6d} entries"
+            )
+        else:
+            print("  compiledb: not on PATH (pip install compiledb)")
+
+
+if __name__ == "__main__":
+    main()
