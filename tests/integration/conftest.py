@@ -154,10 +154,13 @@ def deploy(inventory: Path, deploy_file: Path = DEVBOX) -> dict[str, Any]:
     return report
 
 
-def pyinfra_cli(inventory: Path, *args: str, deploy_file: Path = DEVBOX) -> subprocess.CompletedProcess[str]:
-    """The command a user runs, for what a user sees: exit status and messages."""
+def pyinfra_cli(
+    inventory: Path, *args: str, deploy_file: Path = DEVBOX, yes: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The command a user runs, for what a user sees: exit status and messages. Without `yes`
+    (with --dry, say), pyinfra prints the changes it detects."""
     return subprocess.run(
-        ["pyinfra", "-y", *args, str(inventory), str(deploy_file)],
+        ["pyinfra", *(["-y"] if yes else []), *args, str(inventory), str(deploy_file)],
         cwd=inventory.parent,
         capture_output=True,
         text=True,

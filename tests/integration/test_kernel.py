@@ -99,7 +99,12 @@ def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_pat
     def uninstall(*releases: str, dry: bool = False) -> subprocess.CompletedProcess[str]:
         data = json.dumps({"uninstall": list(releases)})
         return pyinfra_cli(
-            setup(), *(["--dry"] if dry else []), "--data", f"kernel={data}", deploy_file=UNINSTALL
+            setup(),
+            *(["--dry"] if dry else []),
+            "--data",
+            f"kernel={data}",
+            deploy_file=UNINSTALL,
+            yes=not dry,
         )
 
     # The only kernel in /boot, the running kernel, a kernel not installed: refused, nothing removed.
