@@ -24,7 +24,12 @@ SCRIPT_DIR = "/usr/local/lib/kdevbox"
 USER_KEYS = (".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa")
 GUEST_KEY = ".ssh/kdevbox_guest"
 # Used as an awk regex by files.block: keep regex metacharacters out.
-SSH_MARKER = "# {mark} kdevbox managed block, guest {name}"
+SSH_MARKER = "# {{mark}} kdevbox managed block, guest {name}"
+
+
+def ssh_marker(name: str) -> str:
+    """files.block's marker (with its {mark} placeholder) for one guest's ~/.ssh/config entry."""
+    return SSH_MARKER.format(name=name)
 
 
 def image_dir(cfg: Guest, home: str) -> str:
@@ -138,6 +143,6 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             key=key,
             known_hosts=posixpath.join(directory, f"{cfg.name}.known_hosts"),
         ).rstrip("\n"),
-        marker=SSH_MARKER.format(name=cfg.name),
+        marker=ssh_marker(cfg.name),
         **as_user,
     )

@@ -131,6 +131,7 @@ def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
 @deploy("kernel source")
 def kernel_fetch(cfg: Kernel, target: Target) -> None:
     """Only fetch cfg's tree (a git tag or a kernel.org release), e.g. to read or patch it first."""
+    apt_install("kernel fetch tools", ["git", "curl", "ca-certificates", "xz-utils"])
     _fetch(cfg, _tree(cfg, target.account.home), target)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import time
 
-from kdevbox.tasks.guest import SSH_MARKER, image_path, run_script_path
+from kdevbox.tasks.guest import image_path, run_script_path, ssh_marker
 from kdevbox.verify.targets import VerifyTarget
 
 PROBE_BOUND = 10  # seconds: kdevbox-vm's KVM probe gives up after this
@@ -30,7 +30,7 @@ def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
 def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     config = kdevbox_target.host.file(posixpath.join(kdevbox_target.account.home, ".ssh/config"))
-    marker = SSH_MARKER.format(name=cfg.name, mark="BEGIN")
+    marker = ssh_marker(cfg.name).format(mark="BEGIN")
     present = config.exists and marker in config.content_string
     assert present == _enabled(kdevbox_target)
     if present:

@@ -93,19 +93,24 @@ def kernel_repo_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def kernel_lab(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[Path]:
     """One chroot host for the kernel and guest tests (a kernel tree is fetched and built once),
-    with a ccache shared by test runs: its keys hold in-host paths, so later runs hit."""
-    ccache = testhosts.CACHE_DIR / "ccache"
-    ccache.mkdir(exist_ok=True)
-    os.chown(ccache, 1000, 1000)
+    with caches shared by test runs: ccache (its keys hold in-host paths, so later runs hit) and
+    the guest images' debootstrapped base."""
+    shared = {
+        testhosts.CACHE_DIR / "ccache": f"home/{testhosts.DEV_USER}/.cache/ccache",
+        testhosts.CACHE_DIR / "guest-bases": "var/cache/kdevbox/guest-bases",
+    }
     with testhosts.throwaway_rootfs(tmp_path_factory.mktemp("kernel-lab")) as root:
-        target = root / f"home/{testhosts.DEV_USER}/.cache/ccache"
-        target.mkdir(parents=True)
-        subprocess.run(["chown", "-R", "1000:1000", str(target.parent)], check=True)
-        subprocess.run(["mount", "--bind", str(ccache), str(target)], check=True)
+        for cache, inside in shared.items():
+            cache.mkdir(exist_ok=True)
+            (root / inside).mkdir(parents=True)
+            subprocess.run(["mount", "--bind", str(cache), str(root / inside)], check=True)
+        home_cache = root / f"home/{testhosts.DEV_USER}/.cache"
+        subprocess.run(["chown", "-R", "1000:1000", str(home_cache)], check=True)
         try:
             yield root
         finally:
-            subprocess.run(["umount", "--lazy", str(target)], check=True)
+            for inside in shared.values():
+                subprocess.run(["umount", "--lazy", str(root / inside)], check=True)
 
 
 def guest_kernel_settings(git_url: str, **changes: Any) -> dict[str, Any]:

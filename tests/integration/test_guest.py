@@ -56,7 +56,10 @@ class Vm:
 
     def testinfra(self) -> Any:
         key = self.root / f"home/{DEV_USER}/.ssh/kdevbox_guest"
-        return testinfra.get_host(f"paramiko://{DEV_USER}@127.0.0.1:{self.port}", ssh_identity_file=str(key))
+        # sudo: the minimal image has no D-Bus, so systemctl answers root only.
+        return testinfra.get_host(
+            f"paramiko://{DEV_USER}@127.0.0.1:{self.port}", ssh_identity_file=str(key), sudo=True
+        )
 
 
 @pytest.fixture()
