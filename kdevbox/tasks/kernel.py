@@ -14,6 +14,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
@@ -145,6 +146,12 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
         json.dumps([tree.source_id, cfg.base, fragment, cfg.localversion]).encode()
     ).hexdigest()[:16]
 
+    if cfg.compile_commands == "compiledb" and not host.get_fact(Which, command="compiledb"):
+        raise _fail(
+            "kernel.compile_commands",
+            cfg.compile_commands,
+            "compiledb is not installed: set clangd.compile_db to 'compiledb' and run deploys/devbox.py",
+        )
     apt_install("kernel build dependencies", BUILD_DEPENDENCIES + TOOL_PACKAGES[cfg.compile_commands])
     _fetch(cfg, tree, target)
 
