@@ -116,7 +116,6 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
 
     packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
     apt_install("neovim and what kdevbox installs it with", packages)
-    ours = host.get_fact(Link, path=NVIM_LINK)
     if plan.source == "release":
         install_tarball(
             name=f"neovim {format_version(plan.version)} release in {plan.release_dir}",
@@ -129,8 +128,7 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
             path=NVIM_LINK,
             target=posixpath.join(plan.release_dir, "bin/nvim"),
         )
-    elif ours and str(ours.get("link_target", "")).startswith(RELEASE_PREFIX):
-        # A release kdevbox linked earlier would shadow the distribution's neovim.
+    elif _links_to_a_release():  # it would shadow the distribution's neovim
         files.link(name=f"{NVIM_LINK}: drop kdevbox's release link", path=NVIM_LINK, present=False)
 
     files.directory(name="plugin directory", path=posixpath.join(home, PACK_DIR), present=True, **as_user)
@@ -149,6 +147,12 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     )
     if cfg.manage_init:
         _load_from_user_init(home, as_user)
+
+
+def _links_to_a_release() -> bool:
+    """Whether /usr/local/bin/nvim is a link kdevbox made to a release (asked only on apt hosts)."""
+    link = host.get_fact(Link, path=NVIM_LINK)
+    return bool(link) and str(link and link.get("link_target", "")).startswith(RELEASE_PREFIX)
 
 
 def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
