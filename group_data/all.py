@@ -90,3 +90,15 @@ Validate without touching a host: the first thing every deploy does.
 #     "accel": "auto",                # or "kvm", "tcg"
 #     "share": "~/src",               # 9p share at /mnt/host in the guest
 # }
+
+# Patch mailing (SMTP settings live in git.sendemail above): git send-email and b4.
+# patch_mail = {
+#     "enabled": True,
+#     "b4_version": "0.14.3",
+# }
+
+# Low-level tools from your distribution's archive; one it lacks is named in the deploy's output.
+# tools = {
+#     "packages": ["msr-tools", "trace-cmd", "bpftrace", "gdb", "cscope", "universal-ctags", "sshuttle"],
+#     "load_msr": True,               # modprobe msr now and at boot, where the kernel has it
+# }

@@ -491,6 +491,52 @@ class Guest(Model):
         return [p for p in self.packages if p not in GUEST_ESSENTIALS]
 
 
+class PatchMail(Model):
+    """Tools for mailing patches on top of `git.sendemail`: git send-email and b4."""
+
+    enabled: bool = Field(default=True, description="install git-email and b4 in deploys/devbox.py")
+    b4_version: PinnedVersion = Field(
+        default="0.14.3", description="b4 from PyPI, in its own virtualenv (0.14.x runs on Python 3.8+)"
+    )
+
+
+# Low-level tools by Debian/Ubuntu package name, and the command each puts on PATH (verify runs it).
+TOOL_COMMANDS: dict[str, str] = {
+    "msr-tools": "rdmsr",
+    "trace-cmd": "trace-cmd",
+    "bpftrace": "bpftrace",
+    "gdb": "gdb",
+    "cscope": "cscope",
+    "universal-ctags": "ctags",
+    "exuberant-ctags": "ctags",
+    "sshuttle": "sshuttle",
+}
+DEFAULT_TOOLS: tuple[str, ...] = (
+    "msr-tools",
+    "trace-cmd",
+    "bpftrace",
+    "gdb",
+    "cscope",
+    "universal-ctags",
+    "sshuttle",
+)
+
+
+class Tools(Model):
+    """Low-level tools from the distribution. A package this host's apt sources lack is named in
+    the deploy's output and fails verification; the rest still install."""
+
+    packages: list[DebPackage] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
+    load_msr: bool = Field(
+        default=True,
+        description="with msr-tools: load the msr module now and at boot, where the host's kernel has it",
+    )
+
+    @property
+    def wants_msr(self) -> bool:
+        return self.load_msr and "msr-tools" in self.packages
+
+
 class HostConfig(Model):
     """Everything kdevbox does to one host. Field names are the host data keys."""
 
@@ -504,3 +550,5 @@ class HostConfig(Model):
     wsl: Wsl = Field(default_factory=Wsl)
     kernel: Kernel = Field(default_factory=Kernel)
     guest: Guest = Field(default_factory=Guest)
+    patch_mail: PatchMail = Field(default_factory=PatchMail)
+    tools: Tools = Field(default_factory=Tools)

@@ -86,6 +86,60 @@ class AptCandidate(FactBase[str | None]):
 
 
 @dataclass(frozen=True)
+class Availability:
+    """Which packages the host's apt sources lack. Without package lists (a host that never ran
+    `apt-get update`) nothing is known missing: apt itself will name what it cannot find."""
+
+    has_lists: bool
+    missing: tuple[str, ...]
+
+
+def availability_probe(packages: Iterable[str]) -> str:
+    """Shell printing `lists=yes` when apt has package lists, `asked=<package>` for each package,
+    and `<package>=<candidate>` for each one apt could install."""
+    names = " ".join(shlex.quote(p) for p in packages)
+    return (
+        "ls /var/lib/apt/lists 2>/dev/null | grep -q _Packages && echo lists=yes; "
+        f'for p in {names}; do echo "asked=$p"; LC_ALL=C apt-cache policy "$p" 2>/dev/null | '
+        'sed -n "s/^ *Candidate: *//p" | grep -v "^(none)$" | sed "s/^/$p=/"; done; true'
+    )
+
+
+def parse_availability(lines: Iterable[str]) -> Availability:
+    values = _key_values(lines)
+    has_lists = "lists" in values
+    missing = tuple(p for p in values.get("asked", []) if p not in values) if has_lists else ()
+    return Availability(has_lists=has_lists, missing=missing)
+
+
+class PackageAvailability(FactBase[Availability]):
+    """The packages of a list that this host's apt sources do not offer."""
+
+    def command(self, packages: list[str]) -> str:
+        return availability_probe(packages)
+
+    def process(self, output: Iterable[str]) -> Availability:
+        return parse_availability(output)
+
+
+# "loaded" (or built in), "available" (modprobe would load it), nothing when this kernel lacks it.
+MODULE_PROBE = (
+    "if [ -d /sys/module/{name} ]; then echo loaded; "
+    "elif modinfo {name} >/dev/null 2>&1; then echo available; fi; true"
+)
+
+
+class KernelModuleState(FactBase[str | None]):
+    """Whether the running kernel has a module loaded, could load it, or has no such module."""
+
+    def command(self, module: str) -> str:
+        return MODULE_PROBE.format(name=shlex.quote(module))
+
+    def process(self, output: Iterable[str]) -> str | None:
+        return next((line.strip() for line in output if line.strip()), None)
+
+
+@dataclass(frozen=True)
 class Checkout:
     """A git checkout kdevbox made: where it fetches from, the ref it was asked for, its HEAD."""
 

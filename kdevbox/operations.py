@@ -9,7 +9,7 @@ from collections.abc import Generator
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
-from pyinfra.operations import apt
+from pyinfra.operations import apt, files, pip
 
 from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout
 
@@ -24,6 +24,28 @@ APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a d
 def apt_install(name: str, packages: list[str]) -> None:
     """Distribution packages, without recommends, after an `apt-get update` at most hourly."""
     apt.packages(name=name, packages=packages, update=True, cache_time=APT_CACHE_TIME, no_recommends=True)
+
+
+VENV_ROOT = "/opt/kdevbox/venvs"
+LINK_DIR = "/usr/local/bin"
+
+
+def pip_tool(package: str, version: str, present: bool = True) -> None:
+    """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
+
+    Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
+    Needs python3-venv. present=False only drops the link: the venv stays, inert.
+    """
+    venv = posixpath.join(VENV_ROOT, package)
+    if present:
+        pip.venv(name=f"virtualenv for {package}", path=venv, python="python3")
+        pip.packages(name=f"{package} {version}", packages=[f"{package}=={version}"], virtualenv=venv)
+    files.link(
+        name=f"{package} on PATH",
+        path=posixpath.join(LINK_DIR, package),
+        target=posixpath.join(venv, "bin", package),
+        present=present,
+    )
 
 
 @operation()

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -171,6 +172,28 @@ def git_daemon(base: Path, *repos: Path) -> Iterator[str]:
     ]
     with serve(argv, port, Path(tempfile.gettempdir()) / f"kdevbox-git-daemon-{port}.log"):
         yield f"git://127.0.0.1:{port}"
+
+
+@contextmanager
+def smtp_server(maildir: Path) -> Iterator[int]:
+    """An SMTP server on 127.0.0.1 (aiosmtpd) that files every message it receives in maildir."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+        "-c", "aiosmtpd.handlers.Mailbox", str(maildir),
+    ]  # fmt: skip
+    with serve(argv, port, maildir.parent / f"smtp-{port}.log"):
+        yield port
+
+
+def run_as_dev(root: Path, command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """A command as the developer on a chroot test host, in a login shell (~/.local/bin on PATH)."""
+    return subprocess.run(
+        ["chroot", str(root), "su", "-l", DEV_USER, "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _keep_downloads(upper: Path, shared: Path) -> None:

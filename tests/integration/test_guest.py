@@ -14,21 +14,11 @@ import testinfra
 
 from tests import testhosts
 from tests.integration.conftest import KERNEL, REPO, deploy, guest_kernel_settings, verify, write_inventory
-from tests.testhosts import DEV_USER
+from tests.testhosts import DEV_USER, run_as_dev
 
 pytestmark = pytest.mark.slow
 GUEST_IMAGE = REPO / "deploys" / "guest_image.py"
 IMAGES = f"home/{DEV_USER}/.local/share/kdevbox/guests"
-
-
-def as_dev(root: Path, command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """A command as the developer on the test host, in a login shell (~/.local/bin on PATH)."""
-    return subprocess.run(
-        ["chroot", str(root), "su", "-l", DEV_USER, "-c", command],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 class Vm:
@@ -39,7 +29,7 @@ class Vm:
         self.script = f"/home/{DEV_USER}/.local/bin/kdevbox-vm"
 
     def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return as_dev(self.root, " ".join([self.script, *args]), timeout)
+        return run_as_dev(self.root, " ".join([self.script, *args]), timeout)
 
     def boot(self, kernel: str = "") -> None:
         started = self("start", kernel)
