@@ -6,7 +6,9 @@ Defaults live here and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -380,8 +382,10 @@ KconfigLine = Annotated[
         r"|# CONFIG_[A-Za-z0-9_]+ is not set)$"
     ),
 ]
+SelftestTarget = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_][a-z0-9_./-]*$")]
 KernelRelease = Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+[A-Za-z0-9._+~-]*$")]
 HomePath = Annotated[str, StringConstraints(pattern=r"^(~/|/)[^\s\"'`$\\]*$")]
+IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,15}$")]
 
 
 class Kernel(Model):
@@ -435,6 +439,11 @@ class Kernel(Model):
     uninstall: list[KernelRelease] = Field(
         default_factory=list, description="for deploys/kernel_uninstall.py: kernel releases to remove"
     )
+    selftests: list[SelftestTarget] = Field(
+        default_factory=list,
+        description="tools/testing/selftests TARGETS built against this kernel; `kdevbox-vm selftest` "
+        "runs them in the guest",
+    )
 
     @model_validator(mode="after")
     def _path_for_path_source(self) -> Kernel:
@@ -484,6 +493,57 @@ class Guest(Model):
     share: HomePath | None = Field(
         default=None, description="a host directory (e.g. ~/src) shared into the guest over 9p at /mnt/host"
     )
+    network: Literal["user", "bridge"] = Field(
+        default="user",
+        description="user: QEMU's NAT, SSH forwarded on 127.0.0.1:ssh_port; bridge: a tap on a host "
+        "bridge, the guest at `address` (guests on one bridge reach each other; no NAT out)",
+    )
+    bridge: IfName = Field(default="kdevbr0", description="bridge: the host bridge's name")
+    bridge_address: IPv4Interface = Field(
+        default=IPv4Interface("10.77.0.1/24"),
+        description="bridge: the host's address on the bridge; its network is the guests' range and "
+        "must not overlap the host's routes",
+    )
+    address: IPv4Address | None = Field(
+        default=None, description="bridge: the guest's address (default: the range's second address)"
+    )
+    tap: IfName | None = Field(default=None, description="bridge: the guest's tap (default: from its name)")
+
+    @model_validator(mode="after")
+    def _address_on_bridge(self) -> Guest:
+        if self.network == "bridge":
+            network = self.bridge_address.network
+            if self.guest_address not in network or self.guest_address == self.bridge_address.ip:
+                raise ValueError(
+                    f"address {self.guest_address} must be in {network} and not the bridge's own "
+                    f"{self.bridge_address.ip}"
+                )
+        return self
+
+    @property
+    def guest_address(self) -> IPv4Address:
+        return self.address or self.bridge_address.network[2]
+
+    @property
+    def tap_name(self) -> str:
+        """Interface names have 15 characters at most: long guest names get a digest instead."""
+        if self.tap:
+            return self.tap
+        name = f"tap-{self.name}"
+        return name if len(name) <= 15 else "tap-" + hashlib.sha256(self.name.encode()).hexdigest()[:11]
+
+    @property
+    def ssh_endpoint(self) -> tuple[str, int]:
+        """Where the host reaches the guest's sshd: QEMU's forward, or the guest's bridge address."""
+        if self.network == "bridge":
+            return str(self.guest_address), 22
+        return "127.0.0.1", self.ssh_port
+
+    @property
+    def mac(self) -> str:
+        """A stable locally administered MAC per guest: guests on one bridge need distinct ones."""
+        digest = hashlib.sha256(self.name.encode()).digest()
+        return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
     @property
     def extra_packages(self) -> list[str]:

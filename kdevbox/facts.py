@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -235,6 +236,7 @@ class KernelBuild:
     has_image: bool
     release: str | None  # include/config/kernel.release
     has_compile_commands: bool
+    selftests: str | None = None  # stamp of the kernel and TARGETS the installed selftests came from
 
 
 class KernelBuildState(FactBase[KernelBuild]):
@@ -256,7 +258,8 @@ class KernelBuildState(FactBase[KernelBuild]):
             f'-newer {b}/.kdevbox-built -type f -print -quit 2>/dev/null)" ] && echo changed=yes; '
             f"[ -f {b}/arch/x86/boot/bzImage ] && echo image=yes; "
             f'cat {b}/include/config/kernel.release 2>/dev/null | sed "s/^/release=/"; '
-            f"[ -s {s}/compile_commands.json ] && echo compile_commands=yes; true"
+            f"[ -s {s}/compile_commands.json ] && echo compile_commands=yes; "
+            f'cat {b}/.kdevbox-selftests 2>/dev/null | sed "s/^/selftests=/"; true'
         )
 
     def process(self, output: Iterable[str]) -> KernelBuild:
@@ -268,6 +271,7 @@ class KernelBuildState(FactBase[KernelBuild]):
             has_image="image" in values,
             release=values.get("release", [None])[0],
             has_compile_commands="compile_commands" in values,
+            selftests=values.get("selftests", [None])[0],
         )
 
 
@@ -305,3 +309,72 @@ class KernelsPresent(FactBase[Kernels]):
 
     def process(self, output: Iterable[str]) -> Kernels:
         return parse_kernels(output)
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    kind: str | None  # "bridge", "tun", ... (None: a physical or loopback device)
+    up: bool
+    master: str | None
+    owner: str | None  # a tap's owning user (name or uid, as ip prints it)
+    addresses: tuple[str, ...]  # IPv4, as address/prefix
+
+
+@dataclass(frozen=True)
+class Route:
+    destination: str  # "default" or an IPv4 network
+    device: str | None
+
+
+@dataclass(frozen=True)
+class Network:
+    """The host's network links, their IPv4 addresses, and its IPv4 routes."""
+
+    links: dict[str, Link]
+    routes: tuple[Route, ...]
+
+
+NETWORK_PROBE = (
+    'echo "links=$(ip -d -j link show)"; echo "addresses=$(ip -j -4 addr show)"; '
+    'echo "routes=$(ip -j -4 route show)"'
+)
+
+
+def parse_network(lines: Iterable[str]) -> Network:
+    values = {key: json.loads(found[0] or "[]") for key, found in _key_values(lines).items()}
+    addresses = {
+        entry["ifname"]: tuple(f"{a['local']}/{a['prefixlen']}" for a in entry.get("addr_info", []))
+        for entry in values.get("addresses", [])
+    }
+    links = {}
+    for entry in values.get("links", []):
+        info = entry.get("linkinfo", {})
+        links[entry["ifname"]] = Link(
+            name=entry["ifname"],
+            kind=info.get("info_kind"),
+            up="UP" in entry.get("flags", []),
+            master=entry.get("master"),
+            owner=None if "user" not in info.get("info_data", {}) else str(info["info_data"]["user"]),
+            addresses=addresses.get(entry["ifname"], ()),
+        )
+    routes = tuple(Route(r["dst"], r.get("dev")) for r in values.get("routes", []))
+    return Network(links=links, routes=routes)
+
+
+class NetworkState(FactBase[Network]):
+    """Links, addresses and routes in one round trip (iproute2's JSON output)."""
+
+    @staticmethod
+    def default() -> Network:
+        """A host without iproute2 yet: nothing known, nothing in the way."""
+        return Network(links={}, routes=())
+
+    def command(self) -> str:
+        return NETWORK_PROBE
+
+    def requires_command(self) -> str:
+        return "ip"
+
+    def process(self, output: Iterable[str]) -> Network:
+        return parse_network(output)

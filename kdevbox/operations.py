@@ -7,11 +7,11 @@ import posixpath
 from collections.abc import Generator
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt, files, pip
 
-from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout
+from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout, NetworkState
 
 
 def sha256_text(content: str) -> str:
@@ -155,3 +155,34 @@ def install_tarball(url: str, sha256: str, dest: str, strip_components: int = 1)
         '"$tmp/old"; fi; mv "$tmp/tree"',
         QuoteString(dest),
     )
+
+
+@operation()
+def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[str]:
+    """A bridge holding exactly address, up, with a tap owned by user enslaved to it and up.
+
+    What `ip` makes now; systemd-networkd files (written beside) make it again at boot. A tap owned
+    by someone else is recreated: QEMU, run by user, could not open it.
+    """
+    links = host.get_fact(NetworkState).links
+    current = links.get(bridge)
+    if current is not None and current.kind != "bridge":
+        raise OperationError(f"{bridge} exists and is not a bridge: choose another guest.bridge")
+    if current is None:
+        yield f"ip link add {bridge} type bridge"
+    if current is None or current.addresses != (address,):
+        if current is not None and current.addresses:
+            yield f"ip addr flush dev {bridge}"
+        yield f"ip addr add {address} dev {bridge}"
+    if current is None or not current.up:
+        yield f"ip link set {bridge} up"
+    port = links.get(tap)
+    if port is not None and (port.kind != "tun" or port.owner != user):
+        yield f"ip link del {tap}"
+        port = None
+    if port is None:
+        yield f"ip tuntap add dev {tap} mode tap user {user}"
+    if port is None or port.master != bridge:
+        yield f"ip link set {tap} master {bridge}"
+    if port is None or not port.up:
+        yield f"ip link set {tap} up"

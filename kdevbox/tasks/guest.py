@@ -16,8 +16,9 @@ from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
 from kdevbox.operations import apt_install
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
-from kdevbox.tasks.kernel import IMAGE
-from kdevbox.templates import render, rendered_file
+from kdevbox.tasks.guest_network import guest_network_setup
+from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir
+from kdevbox.templates import TEMPLATES, render, rendered_file
 
 BASE_CACHE = "/var/cache/kdevbox/guest-bases"
 SCRIPT_DIR = "/usr/local/lib/kdevbox"
@@ -63,6 +64,8 @@ def _guest_key(home: str, as_user: dict[str, Any]) -> str:
 def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target) -> None:
     home, user, group = target.account.home, target.account.name, target.account.group
     as_user = target.as_user
+    if cfg.network == "bridge":
+        guest_network_setup(cfg=cfg, target=target)
     apt_install(
         "QEMU and image tools",
         ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],
@@ -107,7 +110,16 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             commands=[f"{script} < /dev/null"],
         )
 
-    kernel_image = posixpath.join(expand_home(kernel.build_root, home), kernel.name, IMAGE)
+    kernel_build = build_dir(kernel, home)
+    summary = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
+    files.put(
+        name="kselftest summary for kdevbox-vm selftest",
+        dest=summary,
+        mode="644",
+        user="root",
+        group="root",
+        src=str(TEMPLATES / "guest" / "kselftest_summary.py"),
+    )
     share = expand_home(cfg.share, home) if cfg.share else None
     files.directory(
         name="~/.local/bin", path=posixpath.dirname(run_script_path(home)), present=True, **as_user
@@ -122,7 +134,11 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             user=user,
             image_dir=directory,
             key=key,
-            kernel_image=kernel_image,
+            ssh_host=cfg.ssh_endpoint[0],
+            ssh_port=cfg.ssh_endpoint[1],
+            kernel_image=posixpath.join(kernel_build, IMAGE),
+            kselftests=posixpath.join(kernel_build, KSELFTEST_INSTALL),
+            summary=summary,
             share=share,
         ),
     )
@@ -141,6 +157,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             cfg=cfg,
             user=user,
             key=key,
+            ssh_host=cfg.ssh_endpoint[0],
+            ssh_port=cfg.ssh_endpoint[1],
             known_hosts=posixpath.join(directory, f"{cfg.name}.known_hosts"),
         ).rstrip("\n"),
         marker=ssh_marker(cfg.name),

@@ -45,6 +45,7 @@ BUILD_DEPENDENCIES = [
 ]
 TOOL_PACKAGES = {"gen": [], "bear": ["bear"], "compiledb": []}  # compiledb: clangd task's virtualenv
 IMAGE = "arch/x86/boot/bzImage"
+KSELFTEST_INSTALL = "kselftest/kselftest_install"
 _SYMBOL = re.compile(r"^(?:# )?(CONFIG_[A-Za-z0-9_]+)")
 
 
@@ -59,6 +60,11 @@ class KernelTree:
     @property
     def compile_commands(self) -> str:
         return posixpath.join(self.source, "compile_commands.json")
+
+    @property
+    def kselftests(self) -> str:
+        """Where `make kselftest-install` puts the selftests: run_kselftest.sh and the tests."""
+        return posixpath.join(self.build, KSELFTEST_INSTALL)
 
     def make(self, *targets: str) -> str:
         return " ".join(["make", "-s", "-C", self.source, f"O={self.build}", *targets])
@@ -89,9 +95,14 @@ def _fail(field: str, value: object, expected: str) -> ConfigError:
     return ConfigError([Problem(host.name, field, value, expected)], headline="kernel settings do not fit")
 
 
+def build_dir(cfg: Kernel, home: str) -> str:
+    """The out-of-tree build dir of cfg's named configuration."""
+    return posixpath.join(expand_home(cfg.build_root, home), cfg.name)
+
+
 def _tree(cfg: Kernel, home: str) -> KernelTree:
     """Resolve the source (a kernel.org channel is asked here, on the controller) to paths."""
-    build = posixpath.join(expand_home(cfg.build_root, home), cfg.name)
+    build = build_dir(cfg, home)
     if cfg.source == "path":
         assert cfg.path is not None
         return KernelTree(expand_home(cfg.path, home), build, f"path:{cfg.path}")
@@ -194,8 +205,31 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             commands=_build_commands(cfg, tree, stamp, clean=record_all),
             **as_user,
         )
+    if cfg.selftests:
+        selftests = hashlib.sha256(json.dumps([stamp, cfg.selftests]).encode()).hexdigest()[:16]
+        if build or record_all or state.selftests != selftests:
+            server.shell(
+                name=f"selftests {' '.join(cfg.selftests)} for {cfg.name}",
+                commands=_selftest_commands(tree, cfg.selftests, selftests),
+                **as_user,
+            )
     if cfg.install or cfg.wsl_kernel_path:
         _install(cfg, tree, state, rebuilt=build or record_all)
+
+
+def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list[str]:
+    """Build the chosen selftests against this kernel's headers and install them, runner included.
+
+    The top-level kselftest-install target runs `make -C tools/testing/selftests` after exporting the
+    kernel's headers into the build dir, so the tests see this kernel's uapi.
+    """
+    stamp_file = posixpath.join(tree.build, ".kdevbox-selftests")
+    return [
+        "set -e",
+        f"rm -rf {stamp_file} {tree.kselftests}",
+        tree.make('-j"$(nproc)"', f'TARGETS="{" ".join(targets)}"', "kselftest-install"),
+        f"echo {stamp} > {stamp_file}",
+    ]
 
 
 def _configure_commands(cfg: Kernel, tree: KernelTree, stamp: str) -> list[str]:

@@ -35,7 +35,8 @@ def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
     assert present == _enabled(kdevbox_target)
     if present:
         resolved = kdevbox_target.run_as_user("ssh -G %s", cfg.name).stdout.splitlines()
-        assert f"port {cfg.ssh_port}" in resolved and "hostname 127.0.0.1" in resolved
+        address, port = cfg.ssh_endpoint
+        assert f"port {port}" in resolved and f"hostname {address}" in resolved
 
 
 def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:

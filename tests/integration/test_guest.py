@@ -19,6 +19,7 @@ from tests.testhosts import DEV_USER, run_as_dev
 pytestmark = pytest.mark.slow
 GUEST_IMAGE = REPO / "deploys" / "guest_image.py"
 IMAGES = f"home/{DEV_USER}/.local/share/kdevbox/guests"
+SELFTESTS = ["size", "timens", "kcmp"]
 
 
 class Vm:
@@ -70,11 +71,15 @@ def test_image_boot_and_edit_build_boot(
 
     def setup(**guest: Any) -> Path:
         guest_settings.update(guest)
-        data = {"user": DEV_USER, "kernel": guest_kernel_settings(kernel_repo_url), "guest": guest_settings}
+        kernel = guest_kernel_settings(kernel_repo_url, selftests=SELFTESTS)
+        data = {"user": DEV_USER, "kernel": kernel, "guest": guest_settings}
         return write_inventory(tmp_path, [(name, data)])
 
     inventory = setup()
-    assert not deploy(inventory, KERNEL)[name]["failed"]
+    built = deploy(inventory, KERNEL)[name]
+    assert not built["failed"]
+    assert [f"kernel | selftests {' '.join(SELFTESTS)} for kdevbox"] in built["changed"]
+    assert deploy(inventory, KERNEL)[name]["changed"] == []
     first = deploy(inventory, GUEST_IMAGE)[name]
     assert not first["failed"] and any("build guest image" in op for ops in first["changed"] for op in ops)
     assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []
@@ -102,6 +107,22 @@ def test_image_boot_and_edit_build_boot(
         vm.boot()
         release = (root / f"home/{DEV_USER}/build/kdevbox/include/config/kernel.release").read_text().strip()
         assert vm("run", "uname", "-r").stdout.strip() == release
+
+        # Selftests built against it, run in the guest, summarized from their TAP output.
+        selftests = vm("selftest")
+        assert selftests.returncode == 0, selftests.stdout + selftests.stderr
+        rows = {line.split()[0]: line.split()[1:] for line in selftests.stdout.splitlines()}
+        assert rows["size"] == ["1", "0", "0"] and rows["kcmp"] == ["1", "0", "0"], selftests.stdout
+        assert rows["timens"][1] == "0" and int(rows["timens"][2]) > 0  # no CONFIG_TIME_NS: skipped
+        # A test that fails (its binary is gone, so the runner reports it not ok): exit status 1.
+        get_size = root / f"home/{DEV_USER}/build/kdevbox/kselftest/kselftest_install/size/get_size"
+        get_size.rename(get_size.with_name("get_size.aside"))
+        try:
+            failing = vm("selftest", "size")
+        finally:
+            get_size.with_name("get_size.aside").rename(get_size)
+        assert failing.returncode == 1, failing.stdout + failing.stderr
+        assert "FAILED size: get_size (failed)" in failing.stdout and "kcmp" not in failing.stdout
     finally:
         vm.stop()
 

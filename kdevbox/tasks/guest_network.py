@@ -1,0 +1,89 @@
+"""Guest networking beyond QEMU's NAT (guest.network: bridge): a host bridge with a tap per guest,
+owned by the developer so QEMU runs unprivileged, persisted as systemd-networkd files."""
+
+from __future__ import annotations
+
+import posixpath
+from ipaddress import ip_network
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
+
+from kdevbox.config import Guest
+from kdevbox.facts import Network, NetworkState, Route
+from kdevbox.inventory import ConfigError, Problem
+from kdevbox.operations import apt_install, tap_on_bridge
+from kdevbox.target import Target
+from kdevbox.templates import rendered_file
+
+NETWORKD_DIR = "/etc/systemd/network"
+
+
+def networkd_files(cfg: Guest) -> list[tuple[str, str, str]]:
+    """(template, file name in NETWORKD_DIR, interface it names) for cfg's bridge and tap."""
+    return [
+        (f"network/{kind}.{suffix}.j2", f"50-kdevbox-{interface}.{suffix}", interface)
+        for kind, interface in (("bridge", cfg.bridge), ("tap", cfg.tap_name))
+        for suffix in ("netdev", "network")
+    ]
+
+
+def route_conflicts(cfg: Guest, network: Network) -> list[Route]:
+    """The host's routes (other than the default and the bridge's own) overlapping the guests' range."""
+    ours = cfg.bridge_address.network
+    return [
+        route
+        for route in network.routes
+        if route.destination != "default"
+        and route.device != cfg.bridge
+        and ip_network(route.destination, strict=False).overlaps(ours)
+    ]
+
+
+@deploy("guest network")
+def guest_network_setup(cfg: Guest, target: Target) -> None:
+    conflicts = route_conflicts(cfg, host.get_fact(NetworkState))
+    if conflicts:
+        routes = ", ".join(f"{r.destination} dev {r.device}" for r in conflicts)
+        raise ConfigError(
+            [
+                Problem(
+                    host.name,
+                    "guest.bridge_address",
+                    str(cfg.bridge_address),
+                    f"a range clear of this host's routes; {cfg.bridge_address.network} overlaps {routes}",
+                )
+            ],
+            headline="guest network settings do not fit",
+        )
+    apt_install("bridge and tap tools", ["iproute2"])
+    tap_on_bridge(
+        name=f"bridge {cfg.bridge} ({cfg.bridge_address}) with {cfg.tap_name} for {target.account.name}",
+        bridge=cfg.bridge,
+        address=str(cfg.bridge_address),
+        tap=cfg.tap_name,
+        user=target.account.name,
+    )
+    written = [
+        files.put(
+            name=f"{posixpath.join(NETWORKD_DIR, name)}",
+            src=rendered_file(template, cfg=cfg, user=target.account.name),
+            dest=posixpath.join(NETWORKD_DIR, name),
+            user="root",
+            group="root",
+            mode="644",
+        )
+        for template, name, _ in networkd_files(cfg)
+    ]
+    active = host.get_fact(Command, command="systemctl is-active systemd-networkd 2>/dev/null || true")
+    if active == "active":
+        server.shell(name="networkctl reload", commands=["networkctl reload"], _if=any_changed(*written))
+    else:
+        logger.warning(
+            f"{host.name}: guest.network: systemd-networkd is not running, so {cfg.bridge} and "
+            f"{cfg.tap_name} come back after a reboot only with `systemctl enable --now "
+            "systemd-networkd` (or the next kdevbox run)"
+        )
