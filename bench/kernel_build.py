@@ -72,10 +72,13 @@ def main() -> None:
         seconds = timed(f"bear --output {bear} -- {build_cmd}", work, env)
         print(f"  bear (clean build, warm ccache):      {seconds:7.1f} s  {entries(bear):6d} entries")
         if shutil.which("compiledb"):
+            # `compiledb -n` (make's dry run) does not see Kbuild's recursive makes: it finds a handful
+            # of commands on a kernel tree. Like kdevbox, record a real build.
+            timed(f"{make} clean", work, env)
             compiledb = work / "compiledb.json"
-            seconds = timed(f"compiledb -n -o {compiledb} {make} V=1", work, env)
+            seconds = timed(f"cd {build} && compiledb -o {compiledb} {build_cmd} V=1", work, env)
             print(
-                f"  compiledb -n (dry run, no build):     {seconds:7.1f} s  {entries(compiledb):6d} entries"
+                f"  compiledb (clean build, warm ccache): {seconds:7.1f} s  {entries(compiledb):6d} entries"
             )
         else:
             print("  compiledb: not on PATH (pip install compiledb)")

@@ -333,6 +333,7 @@ class Network:
 
     links: dict[str, Link]
     routes: tuple[Route, ...]
+    known: bool = True  # False: no iproute2 on the host, nothing could be read
 
 
 NETWORK_PROBE = (
@@ -368,7 +369,7 @@ class NetworkState(FactBase[Network]):
     @staticmethod
     def default() -> Network:
         """A host without iproute2 yet: nothing known, nothing in the way."""
-        return Network(links={}, routes=())
+        return Network(links={}, routes=(), known=False)
 
     def command(self) -> str:
         return NETWORK_PROBE

@@ -186,10 +186,29 @@ def smtp_server(maildir: Path) -> Iterator[int]:
         yield port
 
 
-def run_as_dev(root: Path, command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def in_netns(argv: list[str], netns: str | None) -> list[str]:
+    """argv, run inside network namespace netns when one is given."""
+    return ["ip", "netns", "exec", netns, *argv] if netns else argv
+
+
+@contextmanager
+def network_namespace() -> Iterator[str]:
+    """A network namespace with only loopback up; deleted afterwards (stop what runs in it first)."""
+    name = f"kdevbox-test-{os.getpid()}-{free_port()}"
+    run("ip", "netns", "add", name)
+    try:
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        run("ip", "netns", "del", name)
+
+
+def run_as_dev(
+    root: Path, command: str, timeout: float = 900, netns: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """A command as the developer on a chroot test host, in a login shell (~/.local/bin on PATH)."""
     return subprocess.run(
-        ["chroot", str(root), "su", "-l", DEV_USER, "-c", command],
+        in_netns(["chroot", str(root), "su", "-l", DEV_USER, "-c", command], netns),
         capture_output=True,
         text=True,
         timeout=timeout,

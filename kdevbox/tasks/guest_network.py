@@ -15,7 +15,7 @@ from pyinfra.operations.util import any_changed
 from kdevbox.config import Guest
 from kdevbox.facts import Network, NetworkState, Route
 from kdevbox.inventory import ConfigError, Problem
-from kdevbox.operations import apt_install, tap_on_bridge
+from kdevbox.operations import tap_on_bridge
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 
@@ -43,23 +43,22 @@ def route_conflicts(cfg: Guest, network: Network) -> list[Route]:
     ]
 
 
+def _refuse(cfg: Guest, expected: str) -> ConfigError:
+    problem = Problem(host.name, "guest.bridge_address", str(cfg.bridge_address), expected)
+    return ConfigError([problem], headline="guest network settings do not fit")
+
+
 @deploy("guest network")
 def guest_network_setup(cfg: Guest, target: Target) -> None:
-    conflicts = route_conflicts(cfg, host.get_fact(NetworkState))
+    network = host.get_fact(NetworkState)
+    if not network.known:
+        raise _refuse(cfg, "iproute2 on the host, to check its routes first: apt-get install iproute2")
+    conflicts = route_conflicts(cfg, network)
     if conflicts:
         routes = ", ".join(f"{r.destination} dev {r.device}" for r in conflicts)
-        raise ConfigError(
-            [
-                Problem(
-                    host.name,
-                    "guest.bridge_address",
-                    str(cfg.bridge_address),
-                    f"a range clear of this host's routes; {cfg.bridge_address.network} overlaps {routes}",
-                )
-            ],
-            headline="guest network settings do not fit",
+        raise _refuse(
+            cfg, f"a range clear of this host's routes; {cfg.bridge_address.network} overlaps {routes}"
         )
-    apt_install("bridge and tap tools", ["iproute2"])
     tap_on_bridge(
         name=f"bridge {cfg.bridge} ({cfg.bridge_address}) with {cfg.tap_name} for {target.account.name}",
         bridge=cfg.bridge,

@@ -146,10 +146,13 @@ def write_inventory(
     return inventory
 
 
-def deploy(inventory: Path, deploy_file: Path = DEVBOX) -> dict[str, Any]:
-    """Run a deploy through pyinfra's API; per host: failed, changed operation names, operation count."""
+def deploy(inventory: Path, deploy_file: Path = DEVBOX, netns: str | None = None) -> dict[str, Any]:
+    """Run a deploy through pyinfra's API; per host: failed, changed operation names, operation count.
+    With netns, pyinfra (and so every chroot host it reaches) runs in that network namespace."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.deploy_runner", str(inventory), str(deploy_file)],
+        testhosts.in_netns(
+            [sys.executable, "-m", "tests.deploy_runner", str(inventory), str(deploy_file)], netns
+        ),
         cwd=inventory.parent,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -162,12 +165,14 @@ def deploy(inventory: Path, deploy_file: Path = DEVBOX) -> dict[str, Any]:
 
 
 def pyinfra_cli(
-    inventory: Path, *args: str, deploy_file: Path = DEVBOX, yes: bool = True
+    inventory: Path, *args: str, deploy_file: Path = DEVBOX, yes: bool = True, netns: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The command a user runs, for what a user sees: exit status and messages. Without `yes`
     (with --dry, say), pyinfra prints the changes it detects."""
     return subprocess.run(
-        ["pyinfra", *(["-y"] if yes else []), *args, str(inventory), str(deploy_file)],
+        testhosts.in_netns(
+            ["pyinfra", *(["-y"] if yes else []), *args, str(inventory), str(deploy_file)], netns
+        ),
         cwd=inventory.parent,
         capture_output=True,
         text=True,
@@ -184,7 +189,9 @@ class VerifyRun:
     output: str
 
 
-def verify(inventory: Path, module: str = "kdevbox.verify", extra: list[str] | None = None) -> VerifyRun:
+def verify(
+    inventory: Path, module: str = "kdevbox.verify", extra: list[str] | None = None, netns: str | None = None
+) -> VerifyRun:
     """The user-facing check: `pytest --pyargs kdevbox.verify --inventory ...`, counted from junit XML.
 
     module narrows it to one capability's module (kdevbox.verify.test_apt_proxy) for hosts that only
@@ -192,20 +199,23 @@ def verify(inventory: Path, module: str = "kdevbox.verify", extra: list[str] | N
     """
     junit = inventory.parent / "verify.xml"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            module,
-            "--inventory",
-            str(inventory),
-            f"--junitxml={junit}",
-            "-q",
-            *(extra or []),
-        ],
+        testhosts.in_netns(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "--pyargs",
+                module,
+                "--inventory",
+                str(inventory),
+                f"--junitxml={junit}",
+                "-q",
+                *(extra or []),
+            ],
+            netns,
+        ),
         cwd=inventory.parent,
         capture_output=True,
         text=True,

@@ -4,6 +4,8 @@ over SSH with testinfra; host keys differ per image; unchanged inputs change not
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,15 @@ import pytest
 import testinfra
 
 from tests import testhosts
-from tests.integration.conftest import KERNEL, REPO, deploy, guest_kernel_settings, verify, write_inventory
+from tests.integration.conftest import (
+    KERNEL,
+    REPO,
+    deploy,
+    guest_kernel_settings,
+    pyinfra_cli,
+    verify,
+    write_inventory,
+)
 from tests.testhosts import DEV_USER, run_as_dev
 
 pytestmark = pytest.mark.slow
@@ -25,12 +35,12 @@ SELFTESTS = ["size", "timens", "kcmp"]
 class Vm:
     """kdevbox-vm on the test host for one guest; stopped (by its pidfile's PID) on exit."""
 
-    def __init__(self, root: Path, name: str, port: int) -> None:
-        self.root, self.name, self.port = root, name, port
+    def __init__(self, root: Path, name: str, port: int, netns: str | None = None) -> None:
+        self.root, self.name, self.port, self.netns = root, name, port, netns
         self.script = f"/home/{DEV_USER}/.local/bin/kdevbox-vm"
 
     def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return run_as_dev(self.root, " ".join([self.script, *args]), timeout)
+        return run_as_dev(self.root, " ".join([self.script, *args]), timeout, self.netns)
 
     def boot(self, kernel: str = "") -> None:
         started = self("start", kernel)
@@ -145,3 +155,89 @@ def test_image_boot_and_edit_build_boot(
     assert any("build guest image" in op for ops in rebuilt["changed"] for op in ops)
     assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []
     assert len(list((root / "var/cache/kdevbox/guest-bases").iterdir())) == 1
+
+
+# From one guest, the other's sshd on the bridge (python3 is in every kdevbox guest image).
+REACH = (
+    "python3 -c 'import socket, time, sys\n"
+    "for _ in range(150):\n"
+    "    try:\n"
+    "        print(socket.create_connection((sys.argv[1], 22), 5).recv(64).decode()); break\n"
+    "    except OSError: time.sleep(2)' {address}"
+)
+
+
+def test_bridged_guests_reach_each_other_inside_a_namespace(
+    kernel_lab: Path, kernel_repo_url: str, tmp_path: Path
+) -> None:
+    """guest.network: bridge, on a test host whose network is a namespace the test made: the host's
+    routes are checked first, then two guests on one bridge talk; nothing leaves the namespace."""
+    root, name = kernel_lab, f"@chroot{kernel_lab}"
+    addresses = {"knet1": "10.77.0.2", "knet2": "10.77.0.3"}
+
+    def setup(guest: str, **changes: Any) -> Path:
+        settings = {"name": guest, "size": "3G", "memory": "512M", "network": "bridge"}
+        settings |= {"address": addresses[guest], **changes}
+        data = {"user": DEV_USER, "kernel": guest_kernel_settings(kernel_repo_url), "guest": settings}
+        return write_inventory(tmp_path / guest, [(name, data)])
+
+    # Outside the namespace (it has no way out): the kernel from the git daemon, iproute2 and the
+    # guest base from the mirror, for a user-network image of the same name.
+    assert not deploy(setup("knet1"), KERNEL)[name]["failed"]
+    subprocess.run(["chroot", str(root), "apt-get", "install", "-y", "-q", "iproute2"], check=True)
+    tun = root / "dev/net/tun"  # a chroot's /dev is static: the node a real host's devtmpfs has
+    if not tun.exists():
+        tun.parent.mkdir(exist_ok=True)
+        os.mknod(tun, 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+        tun.chmod(0o666)
+    assert not deploy(setup("knet1", network="user"), GUEST_IMAGE)[name]["failed"]
+
+    vms: list[Vm] = []
+    with testhosts.network_namespace() as netns:
+        try:
+            # A route of the host's over the guests' range: refused before anything is made.
+            for command in (
+                "link add lab0 type dummy",
+                "addr add 10.77.0.200/16 dev lab0",
+                "link set lab0 up",
+            ):
+                subprocess.run(["ip", "-n", netns, *command.split()], check=True)
+            refused = pyinfra_cli(setup("knet1"), deploy_file=GUEST_IMAGE, netns=netns)
+            said = refused.stdout + refused.stderr
+            assert refused.returncode != 0
+            assert (
+                f"{name}: guest.bridge_address = '10.77.0.1/24'" in said and "10.77.0.0/16 dev lab0" in said
+            ), said
+            assert (
+                "kdevbr0"
+                not in subprocess.run(["ip", "-n", netns, "link"], capture_output=True, text=True).stdout
+            )
+            subprocess.run(["ip", "-n", netns, "link", "del", "lab0"], check=True)
+
+            for guest in addresses:
+                inventory = setup(guest)
+                first = deploy(inventory, GUEST_IMAGE, netns=netns)[name]
+                assert not first["failed"] and first["changed"]
+                assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
+                checked = verify(inventory, "kdevbox.verify.test_guest_network", netns=netns)
+                assert checked.returncode == 0 and checked.passed == 2, checked.output
+                vms.append(Vm(root, guest, 22, netns))
+                started = vms[-1]("start")  # knet1 boots while knet2's image is made
+                assert started.returncode == 0, started.stdout + started.stderr
+
+            waited = vms[-1]("wait", "600")
+            assert waited.returncode == 0, waited.stderr
+            reached = vms[-1]("run", REACH.format(address=addresses["knet1"]), timeout=400)
+            assert reached.stdout.startswith("SSH-2.0-"), reached.stdout + reached.stderr
+
+            # Nothing leaves: the namespace routes only the bridge's range, the machine has no bridge.
+            routes = subprocess.run(["ip", "-n", netns, "-4", "route"], capture_output=True, text=True)
+            assert [line.split()[:3] for line in routes.stdout.splitlines()] == [
+                ["10.77.0.0/24", "dev", "kdevbr0"]
+            ]
+            assert subprocess.run(["ip", "link", "show", "kdevbr0"], capture_output=True).returncode != 0
+        finally:
+            for vm in vms:
+                pidfile = root / IMAGES / f"{vm.name}.pid"
+                if pidfile.exists():
+                    testhosts.stop_pid(int(pidfile.read_text()))
