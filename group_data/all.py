@@ -77,6 +77,7 @@ Validate without touching a host: the first thing every deploy does.
 #     "localversion": "-kdevbox",
 #     "compile_commands": "gen",      # or "bear", "compiledb"
 #     "install": False,
+#     "selftests": ["size", "timens"],  # built with the kernel; `kdevbox-vm selftest` runs them
 #     "wsl_kernel_path": "/mnt/c/Users/you/kdevbox/bzImage",  # WSL2: copy there instead of installing
 # }
 
@@ -89,6 +90,10 @@ Validate without touching a host: the first thing every deploy does.
 #     "ssh_port": 10022,
 #     "accel": "auto",                # or "kvm", "tcg"
 #     "share": "~/src",               # 9p share at /mnt/host in the guest
+#     "network": "bridge",            # default "user" (QEMU's NAT); bridge: tap on a host bridge
+#     "bridge": "kdevbr0",
+#     "bridge_address": "10.77.0.1/24",  # must not overlap the host's routes (checked)
+#     "address": "10.77.0.2",         # the guest's; `ssh kdevbox-guest` goes there
 # }
 
 # Patch mailing (SMTP settings live in git.sendemail above): git send-email and b4.
