@@ -46,6 +46,7 @@ BUILD_DEPENDENCIES = [
 TOOL_PACKAGES = {"gen": [], "bear": ["bear"], "compiledb": []}  # compiledb: clangd task's virtualenv
 IMAGE = "arch/x86/boot/bzImage"
 KSELFTEST_INSTALL = "kselftest/kselftest_install"
+SELFTESTS_STAMP = ".kdevbox-selftests"  # read by facts.KernelBuildState
 _SYMBOL = re.compile(r"^(?:# )?(CONFIG_[A-Za-z0-9_]+)")
 
 
@@ -213,6 +214,12 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
                 commands=_selftest_commands(tree, cfg.selftests, selftests),
                 **as_user,
             )
+    elif state.selftests is not None:
+        server.shell(
+            name=f"no selftests for {cfg.name} (kernel.selftests is empty)",
+            commands=[f"rm -rf {tree.kselftests} {posixpath.join(tree.build, SELFTESTS_STAMP)}"],
+            **as_user,
+        )
     if cfg.install or cfg.wsl_kernel_path:
         _install(cfg, tree, state, rebuilt=build or record_all)
 
@@ -223,7 +230,7 @@ def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list
     The top-level kselftest-install target runs `make -C tools/testing/selftests` after exporting the
     kernel's headers into the build dir, so the tests see this kernel's uapi.
     """
-    stamp_file = posixpath.join(tree.build, ".kdevbox-selftests")
+    stamp_file = posixpath.join(tree.build, SELFTESTS_STAMP)
     return [
         "set -e",
         f"rm -rf {stamp_file} {tree.kselftests}",

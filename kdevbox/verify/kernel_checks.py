@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import posixpath
 
-from kdevbox.tasks.git import expand_home
-from kdevbox.tasks.kernel import IMAGE, fragment_text, requested_options
+from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir, fragment_text, requested_options
 from kdevbox.verify.targets import VerifyTarget
 
 
 def _build_dir(target: VerifyTarget) -> str:
-    cfg = target.config.kernel
-    return posixpath.join(expand_home(cfg.build_root, target.account.home), cfg.name)
+    return build_dir(target.config.kernel, target.account.home)
 
 
 def test_image_built(kdevbox_target: VerifyTarget) -> None:
@@ -44,6 +42,19 @@ def test_compile_commands_complete(kdevbox_target: VerifyTarget) -> None:
         "python3 %s %s %s %s", posixpath.join(build, "kdevbox-check-ccdb.py"), database.path, source, build
     )
     assert check.rc == 0, check.stderr or check.stdout
+
+
+def test_selftests_installed(kdevbox_target: VerifyTarget) -> None:
+    """Every kernel.selftests target has its tests in the install run_kselftest.sh reads."""
+    install = posixpath.join(_build_dir(kdevbox_target), KSELFTEST_INSTALL)
+    listed = kdevbox_target.host.file(posixpath.join(install, "kselftest-list.txt"))
+    wanted = kdevbox_target.config.kernel.selftests
+    if not wanted:
+        assert not listed.exists, f"{listed.path} exists although kernel.selftests is empty"
+        return
+    assert kdevbox_target.host.file(posixpath.join(install, "run_kselftest.sh")).is_file
+    targets = {line.split(":", 1)[0] for line in listed.content_string.splitlines()}
+    assert not set(wanted) - targets, f"{listed.path} lacks {sorted(set(wanted) - targets)}"
 
 
 def test_installed_when_asked(kdevbox_target: VerifyTarget) -> None:

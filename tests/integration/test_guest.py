@@ -197,7 +197,7 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
         try:
             # A route of the host's over the guests' range: refused before anything is made.
             for command in (
-                "link add lab0 type dummy",
+                "link add lab0 type bridge",
                 "addr add 10.77.0.200/16 dev lab0",
                 "link set lab0 up",
             ):
