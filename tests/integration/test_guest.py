@@ -4,6 +4,7 @@ over SSH with testinfra; host keys differ per image; unchanged inputs change not
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import subprocess
@@ -157,14 +158,21 @@ def test_image_boot_and_edit_build_boot(
     assert len(list((root / "var/cache/kdevbox/guest-bases").iterdir())) == 1
 
 
-# From one guest, the other's sshd on the bridge (python3 is in every kdevbox guest image).
-REACH = (
-    "python3 -c 'import socket, time, sys\n"
-    "for _ in range(150):\n"
-    "    try:\n"
-    "        print(socket.create_connection((sys.argv[1], 22), 5).recv(64).decode()); break\n"
-    "    except OSError: time.sleep(2)' {address}"
-)
+# From one guest, the other's sshd on the bridge (python3 is in every kdevbox guest image). Passed
+# base64-encoded: the command crosses su's shell, ssh and the guest's shell.
+REACH = """import socket, sys, time
+for _ in range(150):
+    try:
+        print(socket.create_connection((sys.argv[1], 22), 5).recv(64).decode())
+        break
+    except OSError:
+        time.sleep(2)
+"""
+
+
+def reach_command(address: str) -> str:
+    program = base64.b64encode(REACH.encode()).decode()
+    return f"'echo {program} | base64 -d | python3 - {address}'"
 
 
 def test_bridged_guests_reach_each_other_inside_a_namespace(
@@ -227,7 +235,7 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
 
             waited = vms[-1]("wait", "600")
             assert waited.returncode == 0, waited.stderr
-            reached = vms[-1]("run", REACH.format(address=addresses["knet1"]), timeout=400)
+            reached = vms[-1]("run", reach_command(addresses["knet1"]), timeout=400)
             assert reached.stdout.startswith("SSH-2.0-"), reached.stdout + reached.stderr
 
             # Nothing leaves: the namespace routes only the bridge's range, the machine has no bridge.
