@@ -76,7 +76,9 @@ def main() -> None:
             # of commands on a kernel tree. Like kdevbox, record a real build.
             timed(f"{make} clean", work, env)
             compiledb = work / "compiledb.json"
-            seconds = timed(f"cd {build} && compiledb -o {compiledb} {build_cmd} V=1", work, env)
+            # Not `make -s`: it silences V=1, and compiledb reads the commands V=1 prints.
+            loud = build_cmd.replace("make -s ", "make ", 1)
+            seconds = timed(f"cd {build} && compiledb -o {compiledb} {loud} V=1", work, env)
             print(
                 f"  compiledb (clean build, warm ccache): {seconds:7.1f} s  {entries(compiledb):6d} entries"
             )

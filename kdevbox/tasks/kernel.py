@@ -67,8 +67,10 @@ class KernelTree:
         """Where `make kselftest-install` puts the selftests: run_kselftest.sh and the tests."""
         return posixpath.join(self.build, KSELFTEST_INSTALL)
 
-    def make(self, *targets: str) -> str:
-        return " ".join(["make", "-s", "-C", self.source, f"O={self.build}", *targets])
+    def make(self, *targets: str, silent: bool = True) -> str:
+        """make in the tree, out of tree. silent=False for compiledb: `-s` also silences V=1."""
+        flags = ["-s"] if silent else []
+        return " ".join(["make", *flags, "-C", self.source, f"O={self.build}", *targets])
 
 
 def fragment_text(cfg: Kernel) -> str:
@@ -258,7 +260,9 @@ def _configure_commands(cfg: Kernel, tree: KernelTree, stamp: str) -> list[str]:
 def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> list[str]:
     """make, then compile_commands.json (checked, then moved into the tree's root), then the stamp."""
     cc = ['CC="ccache gcc"'] if cfg.ccache else []
-    make = tree.make('-j"$(nproc)"', f"LOCALVERSION={cfg.localversion}", *cc)
+    make = tree.make(
+        '-j"$(nproc)"', f"LOCALVERSION={cfg.localversion}", *cc, silent=cfg.compile_commands != "compiledb"
+    )
     database = f"{tree.build}/compile_commands.json.new"
     commands = ["set -e", f"rm -f {tree.build}/.kdevbox-built {database}"]
     if clean:  # a recorder only sees what is compiled while it runs: start from a clean build
