@@ -72,16 +72,17 @@ def main() -> None:
         seconds = timed(f"bear --output {bear} -- {build_cmd}", work, env)
         print(f"  bear (clean build, warm ccache):      {seconds:7.1f} s  {entries(bear):6d} entries")
         if shutil.which("compiledb"):
-            # `compiledb -n` (make's dry run) does not see Kbuild's recursive makes: it finds a handful
-            # of commands on a kernel tree. Like kdevbox, record a real build.
+            # `compiledb -n`/`compiledb make` parse make's dry run, which does not follow Kbuild's
+            # recursive makes (a handful of entries). Like kdevbox: a real V=1 build's log, parsed.
+            # Not `make -s`: it silences V=1.
             timed(f"{make} clean", work, env)
-            compiledb = work / "compiledb.json"
-            # Not `make -s`: it silences V=1, and compiledb reads the commands V=1 prints.
+            compiledb, log = work / "compiledb.json", work / "build.log"
             loud = build_cmd.replace("make -s ", "make ", 1)
-            seconds = timed(f"cd {build} && compiledb -o {compiledb} {loud} V=1", work, env)
-            print(
-                f"  compiledb (clean build, warm ccache): {seconds:7.1f} s  {entries(compiledb):6d} entries"
-            )
+            seconds = timed(f"{loud} V=1 > {log} 2>&1", work, env)
+            parse = timed(f"compiledb -d {build} -o {compiledb} -p {log}", work, env)
+            found = entries(compiledb)
+            print(f"  compiledb (V=1 build, warm ccache):   {seconds:7.1f} s  {found:6d} entries")
+            print(f"    of which parsing the build log:     {parse:7.1f} s")
         else:
             print("  compiledb: not on PATH (pip install compiledb)")
 

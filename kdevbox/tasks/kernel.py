@@ -273,7 +273,14 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> l
     if cfg.compile_commands == "bear":
         commands.append(f"bear --append --output {database} -- {make}")
     elif cfg.compile_commands == "compiledb":
-        commands.append(f"cd {tree.build} && compiledb -o {database} {make} V=1")
+        # compiledb reads the commands V=1 prints. Not `compiledb make`: after building it parses a
+        # `make -Bnwk` dry run, which does not follow Kbuild's recursive makes (a handful of
+        # entries). The real build's log holds them all.
+        log = f"{tree.build}/kdevbox-build.log"
+        commands += [
+            f"{make} V=1 > {log} 2>&1 || {{ tail -n 40 {log} >&2; exit 1; }}",
+            f"compiledb -d {tree.build} -o {database} -p {log}",
+        ]
     else:
         commands += [
             make,
