@@ -32,6 +32,7 @@ from tests.testhosts import DEV_USER
 pytestmark = pytest.mark.slow
 UNINSTALL = REPO / "deploys" / "kernel_uninstall.py"
 FETCH_ONLY = REPO / "tests" / "deploys" / "kernel_fetch_only.py"
+COMPILEDB_ONLY = REPO / "tests" / "deploys" / "compiledb_only.py"
 HOME = f"home/{DEV_USER}"
 
 
@@ -144,6 +145,28 @@ LINES = [
     Release("6.6.63", "longterm", "pub/linux/kernel/v6.x/linux-6.6.63.tar.xz"),
     Release("6.1.119", "longterm", "pub/linux/kernel/v6.x/linux-6.1.119.tar.xz"),
 ]
+
+
+def test_compiledb_records_the_kernel_build(kernel_lab: Path, kernel_repo_url: str, tmp_path: Path) -> None:
+    """compile_commands: compiledb on a built tree without a database: kdevbox rebuilds clean and
+    compiledb records every compiled file (from the build's V=1 log, not a dry run)."""
+    root, name = kernel_lab, f"@chroot{kernel_lab}"
+    kernel = guest_kernel_settings(
+        kernel_repo_url, options=["CONFIG_PRINTK_TIME=y"], compile_commands="compiledb"
+    )
+    inventory = write_inventory(tmp_path, [(name, {"user": DEV_USER, "kernel": kernel})])
+    assert not deploy(inventory, COMPILEDB_ONLY)[name]["failed"]
+    database = root / HOME / "src/linux/compile_commands.json"
+    database.unlink(missing_ok=True)
+
+    first = deploy(inventory, KERNEL)[name]
+    assert not first["failed"]
+    assert [f"kernel | build kdevbox and /{HOME}/src/linux/compile_commands.json"] in first["changed"]
+    files = _database(root, f"/{HOME}/src/linux")
+    assert f"/{HOME}/src/linux/init/main.c" in files and len(files) > 400
+    checked = verify(inventory, "kdevbox.verify.kernel_checks")
+    assert checked.returncode == 0 and checked.failed == 0, checked.output
+    assert deploy(inventory, KERNEL)[name]["changed"] == []
 
 
 def test_release_channel_fetch_and_checksum(
