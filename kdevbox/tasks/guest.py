@@ -111,6 +111,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         )
 
     kernel_build = build_dir(kernel, home)
+    ssh_host, ssh_port = cfg.ssh_endpoint
     summary = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
     files.put(
         name="kselftest summary for kdevbox-vm selftest",
@@ -134,8 +135,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             user=user,
             image_dir=directory,
             key=key,
-            ssh_host=cfg.ssh_endpoint[0],
-            ssh_port=cfg.ssh_endpoint[1],
+            ssh_host=ssh_host,
+            ssh_port=ssh_port,
             kernel_image=posixpath.join(kernel_build, IMAGE),
             kselftests=posixpath.join(kernel_build, KSELFTEST_INSTALL),
             summary=summary,
@@ -157,8 +158,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             cfg=cfg,
             user=user,
             key=key,
-            ssh_host=cfg.ssh_endpoint[0],
-            ssh_port=cfg.ssh_endpoint[1],
+            ssh_host=ssh_host,
+            ssh_port=ssh_port,
             known_hosts=posixpath.join(directory, f"{cfg.name}.known_hosts"),
         ).rstrip("\n"),
         marker=ssh_marker(cfg.name),

@@ -33,6 +33,13 @@ IMAGES = f"home/{DEV_USER}/.local/share/kdevbox/guests"
 SELFTESTS = ["size", "timens", "kcmp"]
 
 
+def kill_guest(root: Path, name: str) -> None:
+    """End a guest's QEMU by the PID in its pidfile, if it still runs."""
+    pidfile = root / IMAGES / f"{name}.pid"
+    if pidfile.exists():
+        testhosts.stop_pid(int(pidfile.read_text()))
+
+
 class Vm:
     """kdevbox-vm on the test host for one guest; stopped (by its pidfile's PID) on exit."""
 
@@ -52,9 +59,7 @@ class Vm:
 
     def stop(self) -> None:
         self("stop", timeout=120)
-        pidfile = self.root / IMAGES / f"{self.name}.pid"
-        if pidfile.exists():  # stop gave up: end QEMU by its PID
-            testhosts.stop_pid(int(pidfile.read_text()))
+        kill_guest(self.root, self.name)  # if stop gave up
 
     def testinfra(self) -> Any:
         key = self.root / f"home/{DEV_USER}/.ssh/kdevbox_guest"
@@ -69,9 +74,7 @@ def guest_settings(kernel_lab: Path, kernel_repo_url: str, tmp_path: Path) -> It
     settings = {"name": "kguest", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
     yield settings
     for name in ("kguest", "kguest2"):
-        pidfile = kernel_lab / IMAGES / f"{name}.pid"
-        if pidfile.exists():
-            testhosts.stop_pid(int(pidfile.read_text()))
+        kill_guest(kernel_lab, name)
 
 
 def test_image_boot_and_edit_build_boot(
@@ -246,6 +249,4 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
             assert subprocess.run(["ip", "link", "show", "kdevbr0"], capture_output=True).returncode != 0
         finally:
             for vm in vms:
-                pidfile = root / IMAGES / f"{vm.name}.pid"
-                if pidfile.exists():
-                    testhosts.stop_pid(int(pidfile.read_text()))
+                kill_guest(root, vm.name)
