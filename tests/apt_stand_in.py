@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -17,19 +18,27 @@ PACKAGE = "kdevbox-hello"
 
 
 def build_repo(root: Path) -> Path:
-    """A flat apt repository with one package, built with dpkg-deb and apt-ftparchive."""
+    """A flat apt repository with one package, built with dpkg-deb and apt-ftparchive; returns the
+    package file.
+
+    Its version is new on every call, so no apt download cache (a test host's or the shared one)
+    can already hold it: apt has to fetch it through the proxy under test.
+    """
+    version = f"1.0.{secrets.token_hex(4)}"  # no "+": apt would URL-encode it
     pkg = root / "build" / PACKAGE
     (pkg / "DEBIAN").mkdir(parents=True)
     (pkg / "usr/share" / PACKAGE).mkdir(parents=True)
     (pkg / "usr/share" / PACKAGE / "hello.txt").write_text("hello from the test repository\n")
     (pkg / "DEBIAN/control").write_text(
-        f"Package: {PACKAGE}\nVersion: 1.0\nArchitecture: all\nMaintainer: kdevbox tests <t@example.org>\n"
+        f"Package: {PACKAGE}\nVersion: {version}\nArchitecture: all\n"
+        "Maintainer: kdevbox tests <t@example.org>\n"
         "Description: proves apt went through the proxy\n"
     )
     repo = root / "repo"
     repo.mkdir()
+    deb = repo / f"{PACKAGE}_{version}_all.deb"
     subprocess.run(
-        ["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(repo / f"{PACKAGE}_1.0_all.deb")],
+        ["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(deb)],
         check=True,
         capture_output=True,
     )
@@ -38,7 +47,7 @@ def build_repo(root: Path) -> Path:
             ["apt-ftparchive", index.lower(), "."], cwd=repo, check=True, capture_output=True
         )
         (repo / index).write_bytes(out.stdout)
-    return repo
+    return deb
 
 
 @dataclass

@@ -17,20 +17,28 @@ SECRET = "s3cret-Pr0xy"
 
 
 @pytest.fixture()
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    repo = build_repo(tmp_path_factory.mktemp("apt"))
-    with forward_proxy(repo, "ada", SECRET) as running:
+def stand_in_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_repo(tmp_path_factory.mktemp("apt"))
+
+
+@pytest.fixture()
+def proxy(stand_in_deb: Path) -> Iterator[Proxy]:
+    with forward_proxy(stand_in_deb.parent, "ada", SECRET) as running:
         yield running
 
 
 def chroot_apt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # The stand-in package must not join the download cache test hosts share.
     return subprocess.run(
-        ["chroot", str(root), "apt-get", "-q", *args], capture_output=True, text=True, timeout=300
+        ["chroot", str(root), "apt-get", "-q", "-o", "APT::Keep-Downloaded-Packages=false", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
 def test_apt_goes_through_proxy_then_proxy_is_removed(
-    chroot_root: Path, proxy: Proxy, tmp_path: Path
+    chroot_root: Path, proxy: Proxy, stand_in_deb: Path, tmp_path: Path
 ) -> None:
     # The only apt source is on a made-up host name: reachable through the proxy, and only so.
     (chroot_root / "etc/apt/sources.list").unlink()
@@ -58,9 +66,8 @@ def test_apt_goes_through_proxy_then_proxy_is_removed(
     assert (chroot_root / "usr/share" / PACKAGE / "hello.txt").is_file()
     fetched = [url for method, url, ok in proxy.log.requests if ok]
     assert any(url.endswith("/Packages") or "/Packages." in url for url in fetched), proxy.log.requests
-    assert f"http://{REPO_HOST}/./{PACKAGE}_1.0_all.deb" in fetched or any(
-        url.endswith(f"{PACKAGE}_1.0_all.deb") for url in fetched
-    )
+    assert f"http://{REPO_HOST}/./{stand_in_deb.name}" in fetched, proxy.log.requests
+    assert not (chroot_root / "var/cache/apt/archives" / stand_in_deb.name).exists()
 
     checked = verify(inventory, "kdevbox.verify.test_apt_proxy")
     assert checked.returncode == 0 and checked.failed == 0, checked.output
