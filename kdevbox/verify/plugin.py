@@ -9,7 +9,7 @@ import pytest
 
 from kdevbox.inventory import ConfigError
 from kdevbox.verify.report import VerifyReport, record
-from kdevbox.verify.targets import UnsupportedHost, VerifyTarget, load_targets
+from kdevbox.verify.targets import APPLIES_MARK, UnsupportedHost, VerifyTarget, load_targets
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,6 +24,7 @@ _REPORT = pytest.StashKey[VerifyReport]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{APPLIES_MARK}(predicate): check only hosts whose config passes")
     if config.getoption("inventory", None):
         config.stash[_REPORT] = VerifyReport()
 
@@ -70,3 +71,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "kdevbox_target" in metafunc.fixturenames:
         targets = _targets(metafunc.config)
         metafunc.parametrize("kdevbox_target", targets, ids=[t.name for t in targets], scope="module")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect checks marked with applies_when for the hosts they do not apply to."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker(APPLIES_MARK)
+        callspec = getattr(item, "callspec", None)
+        target = callspec.params.get("kdevbox_target") if callspec else None
+        applies = marker is None or not isinstance(target, VerifyTarget) or marker.args[0](target.config)
+        (kept if applies else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

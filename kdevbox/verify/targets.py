@@ -7,13 +7,14 @@ import io
 import os
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pytest
 import testinfra
 from pyinfra.api.connectors import get_execution_connectors
 from pyinfra.api.host import Host as PyinfraHost
@@ -27,6 +28,17 @@ from kdevbox.templates import render
 
 _CONNECTORS = get_execution_connectors()
 DATA = Path(__file__).resolve().parent / "data"
+
+
+APPLIES_MARK = "kdevbox_applies"
+
+
+def applies_when(predicate: Callable[[HostConfig], bool]) -> pytest.MarkDecorator:
+    """Mark checks of a capability kdevbox leaves alone when it is off (a guest image is the
+    developer's data): on hosts whose config fails predicate they are not run (deselected, "-" in
+    the report) instead of passing without checking anything."""
+    # with_args: called with one function, a mark would decorate it instead of holding it.
+    return pytest.mark.kdevbox_applies.with_args(predicate)  # APPLIES_MARK
 
 
 class UnsupportedHost(Exception):

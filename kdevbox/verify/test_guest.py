@@ -7,20 +7,15 @@ import posixpath
 import time
 
 from kdevbox.tasks.guest import image_path, run_script_path, ssh_marker
-from kdevbox.verify.targets import VerifyTarget
+from kdevbox.verify.targets import VerifyTarget, applies_when
 
+# kdevbox never deletes a guest image (the developer's data) when guest.enabled goes false.
+pytestmark = applies_when(lambda config: config.guest.enabled)
 PROBE_BOUND = 10  # seconds: kdevbox-vm's KVM probe gives up after this
-
-
-def _enabled(target: VerifyTarget) -> bool:
-    return target.config.guest.enabled
 
 
 def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
     image = kdevbox_target.host.file(image_path(kdevbox_target.config.guest, kdevbox_target.account.home))
-    if not _enabled(kdevbox_target):
-        assert not image.exists, f"{image.path} exists although guest.enabled is false"
-        return
     assert image.is_file and image.user == kdevbox_target.account.name
     assert kdevbox_target.host.file(image.path + ".inputs").is_file
     info = kdevbox_target.host.run("qemu-img info %s", image.path)
@@ -31,18 +26,13 @@ def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     config = kdevbox_target.host.file(posixpath.join(kdevbox_target.account.home, ".ssh/config"))
     marker = ssh_marker(cfg.name).format(mark="BEGIN")
-    present = config.exists and marker in config.content_string
-    assert present == _enabled(kdevbox_target)
-    if present:
-        resolved = kdevbox_target.run_as_user("ssh -G %s", cfg.name).stdout.splitlines()
-        address, port = cfg.ssh_endpoint
-        assert f"port {port}" in resolved and f"hostname {address}" in resolved
+    assert config.exists and marker in config.content_string, f"no {cfg.name} block in {config.path}"
+    resolved = kdevbox_target.run_as_user("ssh -G %s", cfg.name).stdout.splitlines()
+    address, port = cfg.ssh_endpoint
+    assert f"port {port}" in resolved and f"hostname {address}" in resolved
 
 
 def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:
-    if not _enabled(kdevbox_target):
-        assert not kdevbox_target.host.file(run_script_path(kdevbox_target.account.home)).exists
-        return
     start = time.monotonic()
     result = kdevbox_target.run_as_user("%s accel", run_script_path(kdevbox_target.account.home))
     elapsed = time.monotonic() - start

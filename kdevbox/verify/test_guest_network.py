@@ -7,20 +7,15 @@ import posixpath
 
 from kdevbox.facts import NETWORK_PROBE, parse_network
 from kdevbox.tasks.guest_network import NETWORKD_DIR, networkd_files
-from kdevbox.verify.targets import VerifyTarget
+from kdevbox.verify.targets import VerifyTarget, applies_when
 
-
-def _bridged(target: VerifyTarget) -> bool:
-    return target.config.guest.enabled and target.config.guest.network == "bridge"
+pytestmark = applies_when(lambda config: config.guest.enabled and config.guest.network == "bridge")
 
 
 def test_bridge_and_tap_are_up(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     links = parse_network(kdevbox_target.host.check_output(NETWORK_PROBE).splitlines()).links
     tap = links.get(cfg.tap_name)
-    if not _bridged(kdevbox_target):
-        assert tap is None or tap.master != cfg.bridge, f"{cfg.tap_name} is on {cfg.bridge}, network is user"
-        return
     bridge = links.get(cfg.bridge)
     assert bridge is not None and bridge.kind == "bridge", f"no bridge {cfg.bridge}"
     assert bridge.up and bridge.addresses == (str(cfg.bridge_address),), bridge
@@ -33,8 +28,5 @@ def test_networkd_files(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     for _, name, interface in networkd_files(cfg):
         unit = kdevbox_target.host.file(posixpath.join(NETWORKD_DIR, name))
-        if not _bridged(kdevbox_target):
-            assert not unit.exists or interface != cfg.tap_name, f"{unit.path} with network user"
-            continue
         assert unit.is_file and unit.user == "root" and unit.mode == 0o644, unit.path
         assert f"Name={interface}" in unit.content_string.splitlines(), unit.content_string

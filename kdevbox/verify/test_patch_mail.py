@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 
 from kdevbox.operations import LINK_DIR
-from kdevbox.verify.targets import VerifyTarget
+from kdevbox.verify.targets import VerifyTarget, applies_when
 
 # A scratch repo with one commit, then send-email's dry run; the configured identity and SMTP
 # settings apply, as they would for a real series.
@@ -29,9 +29,8 @@ def test_b4_at_configured_version(kdevbox_target: VerifyTarget) -> None:
     assert version.stdout.strip() == cfg.b4_version
 
 
+@applies_when(lambda config: config.patch_mail.enabled)  # git-email stays when it goes off
 def test_git_send_email_dry_run(kdevbox_target: VerifyTarget) -> None:
-    if not kdevbox_target.config.patch_mail.enabled:
-        return
     # Without a configured address send-email would ask who the mail is from.
     sender = "" if kdevbox_target.config.git.email else "--from=verify@example.invalid"
     result = kdevbox_target.run_as_user(DRY_RUN % sender)

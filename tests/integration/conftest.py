@@ -187,6 +187,7 @@ class VerifyRun:
     failed: int
     skipped: int
     output: str
+    ran: frozenset[str]  # names of the checks that ran (on any host)
 
 
 def verify(
@@ -232,4 +233,5 @@ def verify(
         failures + errors,
         skipped,
         proc.stdout + proc.stderr,
+        frozenset(case.get("name", "").split("[", 1)[0] for case in suite.iter("testcase")),
     )

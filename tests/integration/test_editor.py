@@ -52,6 +52,8 @@ def test_release_neovim_plugins_and_user_init(
 
     checked = verify(inventory)
     assert checked.returncode == 0 and checked.failed == 0, checked.output
+    # patch_mail is off: kdevbox's b4 must be gone, and send-email (left installed) is not checked.
+    assert "test_b4_at_configured_version" in checked.ran and "test_git_send_email_dry_run" not in checked.ran
     assert deploy(inventory)[name]["changed"] == []
     lines = init.read_text().splitlines()
     assert lines[:2] == ["vim.opt.number = true", "-- my own settings"] and "require('kdevbox')" in lines
