@@ -40,6 +40,21 @@ class Account:
         return self.name == self.effective_user
 
 
+def _key_values(lines: Iterable[str]) -> dict[str, list[str]]:
+    """Probe output of `key=value` lines, every value of each key (other lines are noise)."""
+    values: dict[str, list[str]] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep:
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def _last_values(lines: Iterable[str]) -> dict[str, str]:
+    """Probe output of `key=value` lines, the last value of each key."""
+    return {key: values[-1] for key, values in _key_values(lines).items()}
+
+
 @dataclass(frozen=True)
 class AccountProbe:
     """What account_probe found: the account, or the name that was asked for and is missing."""
@@ -50,7 +65,7 @@ class AccountProbe:
 
 
 def parse_account(lines: Iterable[str]) -> AccountProbe:
-    values = dict(line.split("=", 1) for line in lines if "=" in line)
+    values = _last_values(lines)
     effective = values.get("effective", "")
     account = None
     if "passwd" in values:
@@ -171,7 +186,7 @@ class GitCheckout(FactBase[Checkout | None]):
         )
 
     def process(self, output: Iterable[str]) -> Checkout | None:
-        values = dict(line.split("=", 1) for line in output if "=" in line)
+        values = _last_values(output)
         if not values:
             return None
         return Checkout(
@@ -198,7 +213,7 @@ WSL_PROBE = (
 
 
 def parse_wsl(lines: Iterable[str]) -> WslInfo:
-    values = dict(line.split("=", 1) for line in lines if "=" in line)
+    values = _last_values(lines)
     release = values.get("release", "").lower()
     return WslInfo(
         is_wsl2=("microsoft" in release and "wsl2" in release) or values.get("interop") == "yes",
@@ -215,15 +230,6 @@ class WslHost(FactBase[WslInfo]):
 
     def process(self, output: Iterable[str]) -> WslInfo:
         return parse_wsl(output)
-
-
-def _key_values(lines: Iterable[str]) -> dict[str, list[str]]:
-    values: dict[str, list[str]] = {}
-    for line in lines:
-        key, sep, value = line.partition("=")
-        if sep:
-            values.setdefault(key, []).append(value)
-    return values
 
 
 @dataclass(frozen=True)
