@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from io import StringIO
 from typing import Any
 
 from pyinfra import host
@@ -92,8 +93,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         "proxies": proxies,
         "key": key,
     }
-    without_inputs = render("guest/build-image.sh.j2", image=image_path(cfg, home), inputs="", **context)
-    inputs = hashlib.sha256(without_inputs.encode()).hexdigest()[:16]
+    build_script = render("guest/build-image.sh.j2", image=image_path(cfg, home), **context)
+    inputs = hashlib.sha256(build_script.encode()).hexdigest()  # as the script writes it when done
     script = posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
     files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
     files.put(
@@ -102,7 +103,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         mode="700",
         user="root",
         group="root",
-        src=rendered_file("guest/build-image.sh.j2", image=image_path(cfg, home), inputs=inputs, **context),
+        src=StringIO(build_script),
     )
     if host.get_fact(FileContents, path=image_path(cfg, home) + ".inputs") != [inputs]:
         server.shell(
