@@ -1,5 +1,6 @@
-"""No-op rerun of deploys/devbox.py on 1, 4 and 8 SSH test hosts, and side by side with an
-equivalent Ansible playbook on the same provisioned host. Prints figures; asserts nothing.
+"""No-op rerun of deploys/devbox.py (apt proxy, git, clangd, neovim) on 1, 4 and 8 SSH test hosts,
+and side by side with an equivalent Ansible playbook on the same provisioned host. Prints figures;
+asserts nothing.
 
     python -m bench.noop_rerun [--hosts 1,4,8] [--repeat 3]
 
@@ -27,7 +28,7 @@ from kdevbox.tasks.git import BLOCK_MARKER
 from kdevbox.tasks.neovim import INIT_MARKER, plan_neovim
 from kdevbox.templates import render
 from tests import testhosts
-from tests.integration.conftest import DEVBOX, EditorUpstreams, write_inventory
+from tests.integration.conftest import DEVBOX, LEAN, EditorUpstreams, write_inventory
 from tests.neovim_stand_in import build_plugin_repos, build_release_tarball
 
 PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "devbox.yml"
@@ -117,7 +118,8 @@ def main() -> None:
             return write_inventory(
                 work / f"inv{count}",
                 members,
-                group_data={"user": testhosts.DEV_USER, "neovim": upstreams.neovim_settings()},
+                # The capabilities the Ansible playbook has too: no guest, patch mail or tools.
+                group_data={"user": testhosts.DEV_USER, "neovim": upstreams.neovim_settings(), **LEAN},
             )
 
         print(f"provisioning {counts[-1]} hosts (not timed)...", flush=True)

@@ -71,7 +71,8 @@ Validate without touching a host: the first thing every deploy does.
 #     "tag": "v6.12.10",
 #     "channel": "longterm:6.6",      # for source "release"
 #     "path": "/usr/src/linux-source-6.1",  # for source "path"
-#     "base": "tinyconfig",           # defconfig, tinyconfig, olddefconfig, localmodconfig
+#     "base": "tinyconfig",           # defconfig, tinyconfig, olddefconfig, localmodconfig (the
+#                                     # last two start from /boot/config-$(uname -r) or /proc/config.gz)
 #     "fragments": ["guest"],         # templates/kernel/<name>.config
 #     "options": ["CONFIG_KASAN=y", "CONFIG_DEBUG_INFO_DWARF5=y"],
 #     "localversion": "-kdevbox",

@@ -156,6 +156,33 @@ class KernelModuleState(FactBase[str | None]):
 
 
 @dataclass(frozen=True)
+class RunningConfig:
+    """Where the running kernel's config is, and a digest of it (a new kernel is a new config)."""
+
+    path: str
+    digest: str
+
+
+# Debian and Ubuntu keep it in /boot; WSL2's kernel (and others built with CONFIG_IKCONFIG_PROC)
+# only in /proc/config.gz.
+RUNNING_CONFIG_PROBE = (
+    'for f in "/boot/config-$(uname -r)" /proc/config.gz; do '
+    'if [ -r "$f" ]; then echo "$f $(sha256sum < "$f" | cut -c1-16)"; break; fi; done'
+)
+
+
+class RunningKernelConfig(FactBase[RunningConfig | None]):
+    """The running kernel's config file, for olddefconfig and localmodconfig; None when it has none."""
+
+    def command(self) -> str:
+        return RUNNING_CONFIG_PROBE
+
+    def process(self, output: Iterable[str]) -> RunningConfig | None:
+        fields = next((line.split() for line in output if line.strip()), None)
+        return RunningConfig(fields[0], fields[1]) if fields and len(fields) == 2 else None
+
+
+@dataclass(frozen=True)
 class Checkout:
     """A git checkout kdevbox made: where it fetches from, the ref it was asked for, its HEAD."""
 

@@ -186,3 +186,11 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
         yield f"ip link set {tap} master {bridge}"
     if port is None or not port.up:
         yield f"ip link set {tap} up"
+
+
+@operation()
+def tap_absent(tap: str) -> Generator[str]:
+    """No tap device named tap: what a guest leaves behind when it goes back to user networking."""
+    link = host.get_fact(NetworkState).links.get(tap)
+    if link is not None and link.kind == "tun":
+        yield f"ip link del {tap}"

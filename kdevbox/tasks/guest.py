@@ -14,10 +14,10 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
-from kdevbox.operations import apt_install
+from kdevbox.operations import apt_install, sha256_text
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
-from kdevbox.tasks.guest_network import guest_network_setup
+from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
 from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir
 from kdevbox.templates import TEMPLATES, render, rendered_file
 
@@ -67,6 +67,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     as_user = target.as_user
     if cfg.network == "bridge":
         guest_network_setup(cfg=cfg, target=target)
+    else:
+        guest_tap_teardown(cfg=cfg)
     apt_install(
         "QEMU and image tools",
         ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],
@@ -94,7 +96,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         "key": key,
     }
     build_script = render("guest/build-image.sh.j2", image=image_path(cfg, home), **context)
-    inputs = hashlib.sha256(build_script.encode()).hexdigest()  # as the script writes it when done
+    inputs = sha256_text(build_script)  # as the script writes it when done
     script = posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
     files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
     files.put(

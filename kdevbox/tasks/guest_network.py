@@ -8,6 +8,7 @@ from ipaddress import ip_network
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
@@ -15,7 +16,7 @@ from pyinfra.operations.util import any_changed
 from kdevbox.config import Guest
 from kdevbox.facts import Network, NetworkState, Route
 from kdevbox.inventory import ConfigError, Problem
-from kdevbox.operations import tap_on_bridge
+from kdevbox.operations import tap_absent, tap_on_bridge
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 
@@ -77,12 +78,31 @@ def guest_network_setup(cfg: Guest, target: Target) -> None:
         )
         for template, name, _ in networkd_files(cfg)
     ]
-    active = host.get_fact(Command, command="systemctl is-active systemd-networkd 2>/dev/null || true")
-    if active == "active":
-        server.shell(name="networkctl reload", commands=["networkctl reload"], _if=any_changed(*written))
-    else:
+    if not _reload_networkd(written):
         logger.warning(
             f"{host.name}: guest.network: systemd-networkd is not running, so {cfg.bridge} and "
             f"{cfg.tap_name} come back after a reboot only with `systemctl enable --now "
             "systemd-networkd` (or the next kdevbox run)"
         )
+
+
+@deploy("guest network")
+def guest_tap_teardown(cfg: Guest) -> None:
+    """guest.network: user: the guest's tap and its networkd files go; the bridge stays, as other
+    guests may be on it."""
+    tap_absent(name=f"no tap {cfg.tap_name} (network: user)", tap=cfg.tap_name)
+    removed = [
+        files.file(name=f"no {path}", path=path, present=False)
+        for _, name, interface in networkd_files(cfg)
+        if interface == cfg.tap_name
+        for path in [posixpath.join(NETWORKD_DIR, name)]
+    ]
+    _reload_networkd(removed)
+
+
+def _reload_networkd(changes: list[OperationMeta]) -> bool:
+    """networkctl reload after any of changes to networkd's files; whether networkd runs at all."""
+    active = host.get_fact(Command, command="systemctl is-active systemd-networkd 2>/dev/null || true")
+    if active == "active":
+        server.shell(name="networkctl reload", commands=["networkctl reload"], _if=any_changed(*changes))
+    return bool(active == "active")

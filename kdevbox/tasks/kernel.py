@@ -18,7 +18,7 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
-from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent
+from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, RunningConfig, RunningKernelConfig
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.kernel_org import KernelOrgError, resolve
 from kdevbox.operations import apt_install, git_checkout, install_tarball
@@ -156,9 +156,11 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     tree = _tree(cfg, target.account.home)
     as_user = target.as_user
     fragment = fragment_text(cfg)
-    stamp = hashlib.sha256(
-        json.dumps([tree.source_id, cfg.base, fragment, cfg.localversion]).encode()
-    ).hexdigest()[:16]
+    running = _running_config(cfg)
+    inputs = [tree.source_id, cfg.base, fragment, cfg.localversion]
+    if running is not None:  # booting another kernel changes what olddefconfig starts from
+        inputs.append(running.digest)
+    stamp = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:16]
 
     if cfg.compile_commands == "compiledb" and not host.get_fact(Which, command="compiledb"):
         raise _fail(
@@ -193,9 +195,11 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     configure = state.configured != stamp
     if configure:
         server.shell(
-            name=f"configure {cfg.name}: {cfg.base} + {', '.join(cfg.fragments) or 'no'} fragments"
+            name=f"configure {cfg.name}: {cfg.base}"
+            + (f" from {running.path}" if running else "")
+            + f" + {', '.join(cfg.fragments) or 'no'} fragments"
             + (f" + {len(cfg.options)} options" if cfg.options else ""),
-            commands=_configure_commands(cfg, tree, stamp),
+            commands=_configure_commands(cfg, tree, stamp, running),
             **as_user,
         )
     build = configure or state.built != stamp or state.tree_changed or not state.has_image
@@ -241,11 +245,30 @@ def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list
     ]
 
 
-def _configure_commands(cfg: Kernel, tree: KernelTree, stamp: str) -> list[str]:
+def _running_config(cfg: Kernel) -> RunningConfig | None:
+    """The running kernel's config when cfg's base starts from it; refused before any change when
+    the host has none (a kernel without CONFIG_IKCONFIG_PROC and nothing in /boot)."""
+    if cfg.base not in ("olddefconfig", "localmodconfig"):
+        return None
+    running = host.get_fact(RunningKernelConfig)
+    if running is None:
+        raise _fail(
+            "kernel.base",
+            cfg.base,
+            "the running kernel's config in /boot/config-$(uname -r) or /proc/config.gz, and this "
+            "host has neither: use defconfig or tinyconfig (plus fragments)",
+        )
+    return running
+
+
+def _configure_commands(
+    cfg: Kernel, tree: KernelTree, stamp: str, running: RunningConfig | None
+) -> list[str]:
     config = posixpath.join(tree.build, ".config")
     commands = ["set -e", f"rm -f {tree.build}/.kdevbox-configured {tree.build}/.kdevbox-built"]
-    if cfg.base in ("olddefconfig", "localmodconfig"):
-        commands.append(f'cp "/boot/config-$(uname -r)" {config}')  # the running kernel's config
+    if running is not None:
+        reader = "zcat" if running.path.endswith(".gz") else "cat"
+        commands.append(f"{reader} {running.path} > {config}")
     commands += [
         tree.make(cfg.base),
         f"cd {tree.build} && {tree.source}/scripts/kconfig/merge_config.sh -m -O {tree.build} {config} "

@@ -1,20 +1,29 @@
-"""Guest networking (guest.network: bridge): the bridge holds its address and is up, the guest's tap
-is the developer's and on the bridge, and systemd-networkd files make both again at boot."""
+"""Guest networking. guest.network: bridge: the bridge holds its address and is up, the guest's tap
+is the developer's and on the bridge, and systemd-networkd files make both again at boot.
+guest.network: user: the guest has no tap left, nor networkd files that would make one."""
 
 from __future__ import annotations
 
 import posixpath
 
-from kdevbox.facts import NETWORK_PROBE, parse_network
+from kdevbox.config import HostConfig
+from kdevbox.facts import NETWORK_PROBE, Link, parse_network
 from kdevbox.tasks.guest_network import NETWORKD_DIR, networkd_files
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
-pytestmark = applies_when(lambda config: config.guest.enabled and config.guest.network == "bridge")
+
+def _network(config: HostConfig) -> str | None:
+    return config.guest.network if config.guest.enabled else None
 
 
+def _links(target: VerifyTarget) -> dict[str, Link]:
+    return parse_network(target.host.check_output(NETWORK_PROBE).splitlines()).links
+
+
+@applies_when(lambda config: _network(config) == "bridge")
 def test_bridge_and_tap_are_up(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
-    links = parse_network(kdevbox_target.host.check_output(NETWORK_PROBE).splitlines()).links
+    links = _links(kdevbox_target)
     tap = links.get(cfg.tap_name)
     bridge = links.get(cfg.bridge)
     assert bridge is not None and bridge.kind == "bridge", f"no bridge {cfg.bridge}"
@@ -24,9 +33,19 @@ def test_bridge_and_tap_are_up(kdevbox_target: VerifyTarget) -> None:
     assert tap.master == cfg.bridge and tap.up, tap
 
 
+@applies_when(lambda config: _network(config) == "bridge")
 def test_networkd_files(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     for _, name, interface in networkd_files(cfg):
         unit = kdevbox_target.host.file(posixpath.join(NETWORKD_DIR, name))
         assert unit.is_file and unit.user == "root" and unit.mode == 0o644, unit.path
         assert f"Name={interface}" in unit.content_string.splitlines(), unit.content_string
+
+
+@applies_when(lambda config: _network(config) == "user")
+def test_user_network_leaves_no_tap(kdevbox_target: VerifyTarget) -> None:
+    cfg = kdevbox_target.config.guest
+    assert cfg.tap_name not in _links(kdevbox_target), f"{cfg.tap_name} is still there"
+    for _, name, interface in networkd_files(cfg):
+        unit = kdevbox_target.host.file(posixpath.join(NETWORKD_DIR, name))
+        assert interface != cfg.tap_name or not unit.exists, f"{unit.path} would make {cfg.tap_name} again"

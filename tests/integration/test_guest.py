@@ -245,6 +245,26 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
                 ["10.77.0.0/24", "dev", "kdevbr0"]
             ]
             assert subprocess.run(["ip", "link", "show", "kdevbr0"], capture_output=True).returncode != 0
+
+            # knet2 back on user networking: its tap and networkd files go; the bridge and knet1 stay.
+            kill_guest(root, "knet2")
+            inventory = setup("knet2", network="user")
+            back = deploy(inventory, GUEST_IMAGE, netns=netns)[name]
+            assert any(
+                op.endswith("no tap tap-knet2 (network: user)") for ops in back["changed"] for op in ops
+            )
+            assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
+            checked = verify(inventory, "kdevbox.verify.test_guest_network", netns=netns)
+            assert checked.failed == 0 and checked.ran == {"test_user_network_leaves_no_tap"}, checked.output
+            links = subprocess.run(["ip", "-n", netns, "-o", "link"], capture_output=True, text=True).stdout
+            names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines()}
+            assert {"kdevbr0", "tap-knet1"} <= names and "tap-knet2" not in names, names
+            networkd = sorted(path.name for path in (root / "etc/systemd/network").glob("50-kdevbox-*"))
+            assert networkd == [
+                f"50-kdevbox-{dev}.{kind}"
+                for dev in ("kdevbr0", "tap-knet1")
+                for kind in ("netdev", "network")
+            ]
         finally:
             for vm in vms:
                 kill_guest(root, vm.name)

@@ -36,6 +36,11 @@ COMPILEDB_ONLY = REPO / "tests" / "deploys" / "compiledb_only.py"
 HOME = f"home/{DEV_USER}"
 
 
+def _settings(config: Path) -> set[str]:
+    """The options a .config sets (its comments and blank lines aside)."""
+    return {line for line in config.read_text().splitlines() if line.startswith("CONFIG_")}
+
+
 def _database(root: Path, source: str) -> set[str]:
     entries = json.loads((root / source.lstrip("/") / "compile_commands.json").read_text())
     return {os.path.normpath(os.path.join(e["directory"], e["file"])) for e in entries}
@@ -167,6 +172,63 @@ def test_compiledb_records_the_kernel_build(kernel_lab: Path, kernel_repo_url: s
     checked = verify(inventory, "kdevbox.verify.kernel_checks")
     assert checked.returncode == 0 and checked.failed == 0, checked.output
     assert deploy(inventory, KERNEL)[name]["changed"] == []
+
+
+def test_olddefconfig_starts_from_the_running_kernels_config(
+    kernel_lab: Path, kernel_repo_url: str, tmp_path: Path
+) -> None:
+    """base: olddefconfig reads the running kernel's config from /boot (Debian, Ubuntu) or else
+    /proc/config.gz (WSL2's kernel has only that); booting another kernel configures again."""
+    root, name = kernel_lab, f"@chroot{kernel_lab}"
+    release = os.uname().release  # a chroot runs the machine's kernel
+
+    def setup(**changes: Any) -> Path:
+        kernel = guest_kernel_settings(kernel_repo_url, **changes)
+        return write_inventory(tmp_path, [(name, {"user": DEV_USER, "kernel": kernel})])
+
+    assert not deploy(setup(), KERNEL)[name]["failed"]  # tinyconfig + guest
+    config = root / HOME / "build/kdevbox/.config"
+    tiny = _settings(config)
+    # The running kernel was built from that very config: olddefconfig + guest comes back to it.
+    boot_config = root / "boot" / f"config-{release}"
+    boot_config.write_text(config.read_text())
+    try:
+        inventory = setup(base="olddefconfig")
+        first = deploy(inventory, KERNEL)[name]
+        configure = f"kernel | configure kdevbox: olddefconfig from /boot/config-{release} + guest fragments"
+        assert [configure] in first["changed"], first["changed"]
+        assert _settings(config) == tiny
+        assert deploy(inventory, KERNEL)[name]["changed"] == []
+        checked = verify(inventory, "kdevbox.verify.kernel_checks")
+        assert checked.returncode == 0 and checked.failed == 0, checked.output
+        # Another running kernel (here: another config in /boot) is another start.
+        boot_config.write_text(config.read_text() + "CONFIG_PRINTK_TIME=y\n")
+        again = deploy(inventory, KERNEL)[name]
+        assert [configure] in again["changed"] and "CONFIG_PRINTK_TIME=y" in _settings(config)
+    finally:
+        boot_config.unlink()
+
+    # Without it, /proc/config.gz where the machine's kernel has one; else the setting is refused.
+    planned = pyinfra_cli(inventory, "--dry", deploy_file=KERNEL, yes=False)
+    said = planned.stdout + planned.stderr
+    if Path("/proc/config.gz").exists():
+        assert planned.returncode == 0 and "olddefconfig from /proc/config.gz" in said, said
+    else:
+        assert planned.returncode != 0 and "kernel.base = 'olddefconfig'" in said, said
+
+
+def test_no_running_config_refused_before_any_change(base_rootfs: Path, tmp_path: Path) -> None:
+    """A host whose kernel config is in neither /boot nor /proc (no /proc here at all)."""
+    with testhosts.throwaway_rootfs(tmp_path / "host", proc=False) as root:
+        name = f"@chroot{root}"
+        kernel = {"base": "localmodconfig", "source": "path", "path": "/usr/src/linux"}
+        inventory = write_inventory(tmp_path, [(name, {"user": DEV_USER, "kernel": kernel})])
+        before = testhosts.tree_digest(root, "etc", "home", "usr/src")
+        run = pyinfra_cli(inventory, deploy_file=KERNEL)
+        assert run.returncode != 0
+        assert f"{name}: kernel.base = 'localmodconfig'" in run.stderr, run.stderr
+        assert "/boot/config-$(uname -r) or /proc/config.gz" in run.stderr
+        assert testhosts.tree_digest(root, "etc", "home", "usr/src") == before
 
 
 def test_release_channel_fetch_and_checksum(
