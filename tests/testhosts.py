@@ -243,10 +243,10 @@ def wait_for_port(port: int, timeout: float = 20.0, banner: bytes = b"SSH") -> N
     raise TimeoutError(f"nothing answered SSH on 127.0.0.1:{port} within {timeout}s")
 
 
-def stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """Stop one process we started, by its PID: TERM, then KILL if it lingers."""
+def stop_pid(pid: int, timeout: float = 10.0, signum: int = signal.SIGTERM) -> None:
+    """Stop one process we started, by its PID: signum (TERM), then KILL if it lingers."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signum)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
@@ -326,7 +326,9 @@ def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Itera
         known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
         yield SshHost(root=root, port=port, key=key, known_hosts=known_hosts)
     finally:
-        stop_pid(proc.pid)
+        # `unshare --fork` blocks TERM while it waits for its child (TERM would cost the 10 s
+        # timeout); KILL ends it, and --kill-child takes sshd, the namespace's init, with it.
+        stop_pid(proc.pid, signum=signal.SIGKILL)
 
 
 def tree_digest(root: Path, *subdirs: str) -> dict[str, str]:
