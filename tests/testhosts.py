@@ -203,12 +203,13 @@ def network_namespace() -> Iterator[str]:
         run("ip", "netns", "del", name)
 
 
-def run_as_dev(
-    root: Path, command: str, timeout: float = 900, netns: str | None = None
+def run_as(
+    root: Path, command: str, timeout: float = 900, netns: str | None = None, user: str = DEV_USER
 ) -> subprocess.CompletedProcess[str]:
-    """A command as the developer on a chroot test host, in a login shell (~/.local/bin on PATH)."""
+    """A command as the developer (user) on a chroot test host, in a login shell (~/.local/bin on
+    PATH)."""
     return subprocess.run(
-        in_netns(["chroot", str(root), "su", "-l", DEV_USER, "-c", command], netns),
+        in_netns(["chroot", str(root), "su", "-l", user, "-c", command], netns),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -87,6 +87,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     context = {
         "cfg": cfg,
         "user": user,
+        "guest_home": "/root" if user == "root" else f"/home/{user}",
         "group": group,
         "image_dir": directory,
         "cache_dir": BASE_CACHE,

@@ -26,47 +26,57 @@ from tests.integration.conftest import (
     verify,
     write_inventory,
 )
-from tests.testhosts import DEV_USER, run_as_dev
+from tests.testhosts import DEV_USER, run_as
 
 pytestmark = pytest.mark.slow
 GUEST_IMAGE = REPO / "deploys" / "guest_image.py"
-IMAGES = f"home/{DEV_USER}/.local/share/kdevbox/guests"
 SELFTESTS = ["size", "timens", "kcmp"]
 
 
-def kill_guest(root: Path, name: str) -> None:
+def home(user: str) -> str:
+    """A developer's home on a test host, without the leading slash."""
+    return "root" if user == "root" else f"home/{user}"
+
+
+def images(user: str) -> str:
+    return f"{home(user)}/.local/share/kdevbox/guests"
+
+
+def kill_guest(root: Path, name: str, user: str = DEV_USER) -> None:
     """End a guest's QEMU by the PID in its pidfile, if it still runs."""
-    pidfile = root / IMAGES / f"{name}.pid"
+    pidfile = root / images(user) / f"{name}.pid"
     if pidfile.exists():
         testhosts.stop_pid(int(pidfile.read_text()))
 
 
 class Vm:
-    """kdevbox-vm on the test host for one guest; stopped (by its pidfile's PID) on exit."""
+    """kdevbox-vm on the test host for one guest of user's; stopped (by its pidfile's PID) on exit."""
 
-    def __init__(self, root: Path, name: str, port: int, netns: str | None = None) -> None:
-        self.root, self.name, self.port, self.netns = root, name, port, netns
-        self.script = f"/home/{DEV_USER}/.local/bin/kdevbox-vm"
+    def __init__(
+        self, root: Path, name: str, port: int, netns: str | None = None, user: str = DEV_USER
+    ) -> None:
+        self.root, self.name, self.port, self.netns, self.user = root, name, port, netns, user
+        self.script = f"/{home(user)}/.local/bin/kdevbox-vm"
 
     def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return run_as_dev(self.root, " ".join([self.script, *args]), timeout, self.netns)
+        return run_as(self.root, " ".join([self.script, *args]), timeout, self.netns, self.user)
 
     def boot(self, kernel: str = "") -> None:
         started = self("start", kernel)
         assert started.returncode == 0, started.stdout + started.stderr
         waited = self("wait", "600")
-        console = (self.root / IMAGES / f"{self.name}.console.log").read_text(errors="replace")
+        console = (self.root / images(self.user) / f"{self.name}.console.log").read_text(errors="replace")
         assert waited.returncode == 0, waited.stderr + console[-3000:]
 
     def stop(self) -> None:
         self("stop", timeout=120)
-        kill_guest(self.root, self.name)  # if stop gave up
+        kill_guest(self.root, self.name, self.user)  # if stop gave up
 
     def testinfra(self) -> Any:
-        key = self.root / f"home/{DEV_USER}/.ssh/kdevbox_guest"
+        key = self.root / home(self.user) / ".ssh/kdevbox_guest"
         # sudo: the minimal image has no D-Bus, so systemctl answers root only.
         return testinfra.get_host(
-            f"paramiko://{DEV_USER}@127.0.0.1:{self.port}", ssh_identity_file=str(key), sudo=True
+            f"paramiko://{self.user}@127.0.0.1:{self.port}", ssh_identity_file=str(key), sudo=True
         )
 
 
@@ -74,8 +84,8 @@ class Vm:
 def guest_settings(kernel_lab: Path, kernel_repo_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     settings = {"name": "kguest", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
     yield settings
-    for name in ("kguest", "kguest2"):
-        kill_guest(kernel_lab, name)
+    kill_guest(kernel_lab, "kguest")
+    kill_guest(kernel_lab, "kguest2", "root")
 
 
 def test_image_boot_and_edit_build_boot(
@@ -84,10 +94,10 @@ def test_image_boot_and_edit_build_boot(
     root = kernel_lab
     name = f"@chroot{root}"
 
-    def setup(**guest: Any) -> Path:
+    def setup(user: str = DEV_USER, **guest: Any) -> Path:
         guest_settings.update(guest)
         kernel = guest_kernel_settings(kernel_repo_url, selftests=SELFTESTS)
-        data = {"user": DEV_USER, "kernel": kernel, "guest": guest_settings}
+        data = {"user": user, "kernel": kernel, "guest": guest_settings}
         return write_inventory(tmp_path, [(name, data)])
 
     inventory = setup()
@@ -136,16 +146,20 @@ def test_image_boot_and_edit_build_boot(
     finally:
         vm.stop()
 
-    # A second image from the same cached base, booted with its own Debian kernel and initrd (what a
-    # developer boots before building a kernel): its own host keys.
+    # A second image from the same cached base, for a developer who is root on the host (root on a
+    # WSL distro, say: root in the guest takes the key), booted with its own Debian kernel and
+    # initrd (what a developer boots before building a kernel): its own host keys.
     other = {**guest_settings, "name": "kguest2", "ssh_port": testhosts.free_port()}
-    inventory = setup(**other)
+    inventory = setup("root", **other)
     built = deploy(inventory, GUEST_IMAGE)[name]
     assert not built["failed"]
-    vm2 = Vm(root, "kguest2", other["ssh_port"])
+    checked = verify(inventory, "kdevbox.verify.test_guest")
+    assert checked.returncode == 0 and checked.failed == 0, checked.output
+    vm2 = Vm(root, "kguest2", other["ssh_port"], user="root")
     try:
-        vm2.boot(f"/{IMAGES}/kguest2.vmlinuz")
+        vm2.boot(f"/{images('root')}/kguest2.vmlinuz")
         assert vm2("run", "uname", "-r").stdout.strip().endswith("-amd64")
+        assert vm2("run", "id", "-un").stdout.strip() == "root"
         other_fingerprint = vm2.testinfra().check_output("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
     finally:
         vm2.stop()
@@ -155,7 +169,7 @@ def test_image_boot_and_edit_build_boot(
     # cache outlives test runs, so what counts is that this rebuild neither added nor redid a base.
     bases = root / "var/cache/kdevbox/guest-bases"
     cached = {base.name: base.stat().st_mtime_ns for base in bases.iterdir()}
-    inventory = setup(packages=["less"])
+    inventory = setup("root", packages=["less"])
     rebuilt = deploy(inventory, GUEST_IMAGE)[name]
     assert any("build guest image" in op for ops in rebuilt["changed"] for op in ops)
     assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []

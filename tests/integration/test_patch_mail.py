@@ -8,7 +8,7 @@ from email.message import Message
 from pathlib import Path
 
 from tests.integration.conftest import REPO, deploy, verify, write_inventory
-from tests.testhosts import run_as_dev, smtp_server
+from tests.testhosts import run_as, smtp_server
 
 PATCH_MAIL_ONLY = REPO / "tests" / "deploys" / "patch_mail_only.py"
 SERIES = (
@@ -47,12 +47,12 @@ def test_send_email_series_reaches_smtp(chroot_root: Path, tmp_path: Path) -> No
         assert checked.returncode == 0 and checked.failed == 0 and checked.passed >= 4, checked.output
         assert deploy(inventory, PATCH_MAIL_ONLY)[name]["changed"] == []
 
-        made = run_as_dev(chroot_root, SERIES)
+        made = run_as(chroot_root, SERIES)
         assert made.returncode == 0, made.stderr
-        dry = run_as_dev(chroot_root, f"{SEND} --dry-run ../out/*.patch")
+        dry = run_as(chroot_root, f"{SEND} --dry-run ../out/*.patch")
         assert dry.returncode == 0, dry.stderr
         assert dry.stdout.count("Dry-OK") == 3 and received(maildir) == [], dry.stdout
-        sent = run_as_dev(chroot_root, f"{SEND} ../out/*.patch")
+        sent = run_as(chroot_root, f"{SEND} ../out/*.patch")
         assert sent.returncode == 0, sent.stdout + sent.stderr
 
     cover, first_patch, second_patch = received(maildir)
