@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from collections.abc import Generator
 
@@ -16,6 +17,11 @@ from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout, NetworkState
 
 def sha256_text(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+def inputs_digest(*inputs: object) -> str:
+    """A short stamp of what a result was made from (JSON-able inputs): equal stamps, no redo."""
+    return sha256_text(json.dumps(inputs))[:16]
 
 
 APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a dev box

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import posixpath
 from io import StringIO
 from typing import Any
@@ -14,7 +12,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
-from kdevbox.operations import apt_install, sha256_text
+from kdevbox.operations import apt_install, inputs_digest, sha256_text
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
@@ -78,7 +76,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     directory = image_dir(cfg, home)
     files.directory(name=f"guest images in {directory}", path=directory, present=True, **as_user)
 
-    base_key = hashlib.sha256(json.dumps([cfg.suite, cfg.mirror, GUEST_ESSENTIALS]).encode()).hexdigest()[:16]
+    base_key = inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS)
     proxies = [
         (var, str(url))
         for var, url in (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))

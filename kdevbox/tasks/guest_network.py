@@ -97,7 +97,8 @@ def guest_tap_teardown(cfg: Guest) -> None:
         if interface == cfg.tap_name
         for path in [posixpath.join(NETWORKD_DIR, name)]
     ]
-    _reload_networkd(removed)
+    if any(change.will_change for change in removed):  # else no need to ask about networkd
+        _reload_networkd(removed)
 
 
 def _reload_networkd(changes: list[OperationMeta]) -> bool:

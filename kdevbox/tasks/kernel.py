@@ -4,8 +4,6 @@ remove an installed kernel safely."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import posixpath
 import re
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from kdevbox.config import Kernel
 from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, RunningConfig, RunningKernelConfig
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.kernel_org import KernelOrgError, resolve
-from kdevbox.operations import apt_install, git_checkout, install_tarball
+from kdevbox.operations import apt_install, git_checkout, inputs_digest, install_tarball
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.templates import TEMPLATES, render, rendered_file
@@ -160,7 +158,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     inputs = [tree.source_id, cfg.base, fragment, cfg.localversion]
     if running is not None:  # booting another kernel changes what olddefconfig starts from
         inputs.append(running.digest)
-    stamp = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:16]
+    stamp = inputs_digest(*inputs)
 
     if cfg.compile_commands == "compiledb" and not host.get_fact(Which, command="compiledb"):
         raise _fail(
@@ -213,7 +211,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             **as_user,
         )
     if cfg.selftests:
-        selftests = hashlib.sha256(json.dumps([stamp, cfg.selftests]).encode()).hexdigest()[:16]
+        selftests = inputs_digest(stamp, cfg.selftests)
         if build or record_all or state.selftests != selftests:
             server.shell(
                 name=f"selftests {' '.join(cfg.selftests)} for {cfg.name}",
