@@ -12,30 +12,67 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyUrl,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     UrlConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from kdevbox.secrets import mask_credentials as mask_credentials
 from kdevbox.templates import TEMPLATES
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def mask_credentials(text: str) -> str:
-    """Hide the user:password part of every URL in text, for messages and operation names."""
-    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+def _no_control_characters(value: Any) -> Any:
+    """Refuse control characters (newline, \\r, tab, NUL...) in any text, however deep."""
+    control = _CONTROL.search(value) if isinstance(value, str) else None
+    if control:
+        raise ValueError(f"expected printable text: {control.group()!r} is a control character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_control_characters(key)
+            _no_control_characters(item)
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_control_characters(item)
+    return value
+
+
+# Fields holding another settings model, by model: their dicts are checked field by field inside.
+_NESTED_MODELS: dict[str, set[str]] = {}
 
 
 class Model(BaseModel):
-    """Base of every settings model: unknown keys are errors, so a typo cannot pass silently."""
+    """Base of every settings model: unknown keys are errors, so a typo cannot pass silently, and
+    no text anywhere carries a control character."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, dict) and info.field_name in _NESTED_MODELS.get(cls.__name__, ()):
+            return value  # the nested model checks its own fields, and names them
+        return _no_control_characters(value)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        _NESTED_MODELS[cls.__name__] = {
+            name
+            for name, field in cls.model_fields.items()
+            if any(
+                isinstance(t, type) and issubclass(t, BaseModel)
+                for t in (field.annotation, *getattr(field.annotation, "__args__", ()))
+            )
+        }
 
 
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
@@ -60,7 +97,10 @@ class AptProxy(Model):
 
     @property
     def has_credentials(self) -> bool:
-        return any(url is not None and url.username is not None for url in (self.http, self.https))
+        return any(
+            url is not None and (url.username is not None or url.password is not None)
+            for url in (self.http, self.https)
+        )
 
 
 class SendEmail(Model):
@@ -154,7 +194,7 @@ class Git(Model):
 
     name: GitValue | None = None
     email: EmailAddress | None = None
-    excludesfile: str | None = Field(
+    excludesfile: Annotated[str, StringConstraints(pattern=r"^(~/|/)?[A-Za-z0-9._+@/-]+$")] | None = Field(
         default=None,
         description="global gitignore; default: the user's current core.excludesfile, else "
         "~/.config/git/ignore. kdevbox manages one marked block in it.",
@@ -211,12 +251,54 @@ DebPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
 ClangdFlag = Annotated[str, StringConstraints(pattern=r"^-[^\s\"\\]+$")]
 PinnedVersion = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){1,3}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-# URLs handed to tools on the host as strings: no whitespace or shell-special characters.
-HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s\"'`$\\]+$")]
-GitUrl = Annotated[
-    str, StringConstraints(pattern=r"^((https?|git|ssh|file)://[^\s\"'`$\\]+|[\w.-]+@[\w.-]+:[^\s\"'`$\\]+)$")
+# Allow-lists, not deny-lists: what a URL, a path or a ref may contain. Values are quoted on their
+# way into a shell anyway (kdevbox.shell); these keep them meaningful to the tools that read them.
+
+
+def allowed(pattern: str, what: str) -> AfterValidator:
+    """A validator accepting text that fully matches pattern; the error says what is expected."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"expected {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+_URL_HOST = r"([A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?"
+_URL_PATH = r"(/[A-Za-z0-9._~:/?#@!&+,;=%{}-]*)?"
+_URL_CHARS = "letters, digits and . _ ~ : / ? # @ ! & + , ; = % - in the path"
+HttpUrl = Annotated[str, allowed(rf"https?://{_URL_HOST}{_URL_PATH}", f"an http(s) URL ({_URL_CHARS})")]
+# Remote data that decides what runs (kernel.org's release list): https, or a mirror on this machine.
+SecureUrl = Annotated[
+    str,
+    allowed(
+        rf"(https://{_URL_HOST}|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{{1,5}})?){_URL_PATH}",
+        "an https URL (plain http only to 127.0.0.1 or localhost: a mirror on this machine)",
+    ),
 ]
-GitRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")]
+GitUrl = Annotated[
+    str,
+    allowed(
+        rf"(https?|git|ssh)://([A-Za-z0-9._-]+@)?{_URL_HOST}{_URL_PATH}|file://{_URL_PATH}"
+        r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/+-]+",
+        f"a git URL: https://, git://, ssh://, file:// or user@host:path ({_URL_CHARS})",
+    ),
+]
+
+
+def _git_ref(ref: str) -> str:
+    """A tag, branch or commit as git would accept it (git check-ref-format), and never an option."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,127}", ref) or re.search(
+        r"\.\.|//|/$|\.lock$|/\.", ref
+    ):
+        raise ValueError("expected a git tag, branch or commit (letters, digits and . _ / + -)")
+    return ref
+
+
+GitRef = Annotated[str, AfterValidator(_git_ref)]
 
 
 class Clangd(Model):
@@ -384,7 +466,42 @@ KconfigLine = Annotated[
 ]
 SelftestTarget = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_][a-z0-9_./-]*$")]
 KernelRelease = Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+[A-Za-z0-9._+~-]*$")]
-HomePath = Annotated[str, StringConstraints(pattern=r"^(~/|/)[^\s\"'`$\\]*$")]
+
+
+def _path_in_home_or_absolute(path: str) -> str:
+    """Paths kdevbox builds in, mounts or removes: absolute or under ~/, portable file-name
+    characters only (Kbuild breaks on spaces and colons, QEMU's -virtfs on commas), no `.`/`..`."""
+    if not re.fullmatch(r"(~/|/)[A-Za-z0-9._+@/-]*", path):
+        raise ValueError(
+            "expected a path starting with / or ~/ of letters, digits and . _ + @ - / only "
+            "(kernel builds and QEMU options break on others)"
+        )
+    if any(part in (".", "..") for part in path.split("/")):
+        raise ValueError("expected a path without . or .. segments (name the directory itself)")
+    return path
+
+
+def _a_directory_of_its_own(path: str) -> str:
+    """A path kdevbox shares or deletes below: never the root or the whole home."""
+    if path.rstrip("/") in ("", "~"):
+        raise ValueError("expected a directory of its own, not the whole root or home")
+    return path
+
+
+HomePath = Annotated[str, AfterValidator(_path_in_home_or_absolute)]
+OwnDirectory = Annotated[
+    str, AfterValidator(_path_in_home_or_absolute), AfterValidator(_a_directory_of_its_own)
+]
+# A name that becomes a file or directory name: never `.`, `..` or hidden-only dots.
+
+
+def _file_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or set(name) == {"."}:
+        raise ValueError("expected a file name of letters, digits and . _ - (not only dots)")
+    return name
+
+
+FileName = Annotated[str, AfterValidator(_file_name)]
 IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,15}$")]
 
 
@@ -402,17 +519,18 @@ class Kernel(Model):
             default="longterm", description="for source=release: mainline, stable, longterm, or longterm:6.6"
         )
     )
-    releases_url: HttpUrl = "https://www.kernel.org/releases.json"
+    releases_url: SecureUrl = Field(
+        default="https://www.kernel.org/releases.json",
+        description="kernel.org's release list: https (or http to this machine, for a local mirror)",
+    )
     path: HomePath | None = Field(
         default=None, description="for source=path: the tree (e.g. /usr/src/linux-source-6.1)"
     )
-    source_dir: HomePath = Field(
+    source_dir: OwnDirectory = Field(
         default="~/src/linux", description="where git and release trees go (a release adds -<version>)"
     )
-    build_root: HomePath = Field(default="~/build", description="out-of-tree builds: <build_root>/<name>")
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")] = Field(
-        default="kdevbox", description="this configuration's name: its build dir"
-    )
+    build_root: OwnDirectory = Field(default="~/build", description="out-of-tree builds: <build_root>/<name>")
+    name: FileName = Field(default="kdevbox", description="this configuration's name: its build dir")
     base: Literal["defconfig", "tinyconfig", "olddefconfig", "localmodconfig"] = Field(
         default="defconfig",
         description="olddefconfig and localmodconfig start from the running kernel's config",
@@ -431,7 +549,9 @@ class Kernel(Model):
         "bear/compiledb record a build",
     )
     install: bool = Field(default=False, description="modules_install + install (never by default)")
-    wsl_kernel_path: Annotated[str, StringConstraints(pattern=r"^/mnt/[a-z]/[^\s\"'`$\\]+$")] | None = Field(
+    wsl_kernel_path: (
+        Annotated[str, StringConstraints(pattern=r"^/mnt/[a-z]/[A-Za-z0-9._+@ /-]*[A-Za-z0-9._+@-]$")] | None
+    ) = Field(
         default=None,
         description="on WSL2: copy bzImage here (a Windows drive, e.g. /mnt/c/Users/me/kdevbox/bzImage) "
         "instead of installing",
@@ -483,14 +603,14 @@ class Guest(Model):
     mirror: HttpUrl = "http://deb.debian.org/debian"
     packages: list[DebPackage] = Field(default_factory=list, description="more packages in the image")
     size: Annotated[str, StringConstraints(pattern=r"^[0-9]+[MG]$")] = "4G"
-    image_dir: HomePath = "~/.local/share/kdevbox/guests"
+    image_dir: OwnDirectory = "~/.local/share/kdevbox/guests"
     memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+[MG]$")] = "2G"
     cpus: Annotated[int, Field(ge=1, le=64)] = 2
     ssh_port: Annotated[int, Field(ge=1024, le=65535)] = 10022
     accel: Literal["auto", "kvm", "tcg"] = Field(
         default="auto", description="auto: KVM when a bounded probe shows it works for you, else TCG"
     )
-    share: HomePath | None = Field(
+    share: OwnDirectory | None = Field(
         default=None, description="a host directory (e.g. ~/src) shared into the guest over 9p at /mnt/host"
     )
     network: Literal["user", "bridge"] = Field(
@@ -511,6 +631,8 @@ class Guest(Model):
 
     @model_validator(mode="after")
     def _address_on_bridge(self) -> Guest:
+        if self.tap_name == self.bridge:
+            raise ValueError(f"tap {self.tap_name} is also the bridge's name: give them different names")
         if self.network == "bridge":
             network = self.bridge_address.network
             if self.guest_address not in network or self.guest_address == self.bridge_address.ip:

@@ -316,12 +316,15 @@ class Kernels:
     boot: tuple[str, ...]  # releases with /boot/vmlinuz-<release>
     modules: tuple[str, ...]  # releases with /lib/modules/<release>
     update_grub: bool
+    packaged: tuple[str, ...] = ()  # releases a distribution package owns (apt removes those)
 
 
 KERNELS_PROBE = (
     'echo "running=$(uname -r)"; '
     'for f in /boot/vmlinuz-*; do [ -e "$f" ] && echo "boot=${f#/boot/vmlinuz-}"; done; '
     'for d in /lib/modules/*/; do [ -d "$d" ] && d=${d%/} && echo "modules=${d#/lib/modules/}"; done; '
+    'for f in /boot/vmlinuz-* /lib/modules/*; do [ -e "$f" ] && dpkg -S "$f" >/dev/null 2>&1 && '
+    'r=${f#/boot/vmlinuz-} && echo "packaged=${r#/lib/modules/}"; done; '
     "command -v update-grub >/dev/null && echo update_grub=yes; true"
 )
 
@@ -333,6 +336,7 @@ def parse_kernels(lines: Iterable[str]) -> Kernels:
         boot=tuple(sorted(values.get("boot", []))),
         modules=tuple(sorted(values.get("modules", []))),
         update_grub="update_grub" in values,
+        packaged=tuple(sorted(set(values.get("packaged", [])))),
     )
 
 
@@ -352,6 +356,15 @@ class Link:
     master: str | None
     owner: str | None  # a tap's owning user (name or uid, as ip prints it)
     addresses: tuple[str, ...]  # IPv4, as address/prefix
+    alias: str | None = None  # ifalias: kdevbox marks the devices it made (KDEVBOX_LINK_ALIAS)
+
+    @property
+    def made_by_kdevbox(self) -> bool:
+        return self.alias == KDEVBOX_LINK_ALIAS
+
+
+# The ifalias kdevbox gives every bridge and tap it creates: it deletes or changes no other device.
+KDEVBOX_LINK_ALIAS = "kdevbox"
 
 
 @dataclass(frozen=True)
@@ -391,6 +404,7 @@ def parse_network(lines: Iterable[str]) -> Network:
             master=entry.get("master"),
             owner=None if "user" not in info.get("info_data", {}) else str(info["info_data"]["user"]),
             addresses=addresses.get(entry["ifname"], ()),
+            alias=entry.get("ifalias") or None,
         )
     routes = tuple(Route(r["dst"], r.get("dev")) for r in values.get("routes", []))
     return Network(links=links, routes=routes)

@@ -8,7 +8,6 @@ kdevbox merges nested settings instead, so a host can override `git.email` and k
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,9 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 
-from kdevbox.config import HostConfig, mask_credentials
+from kdevbox.config import HostConfig
+from kdevbox.secrets import redact
 
-_SECRET_KEY = re.compile(r"pass|secret|token", re.IGNORECASE)
 _CONNECTORS = get_all_connectors()
 _PYINFRA_KEYS = frozenset(
     [name for name, _ in all_global_arguments()]
@@ -43,16 +42,8 @@ class Problem:
     expected: str
 
     def __str__(self) -> str:
-        return f"{self.host}: {self.field} = {mask_credentials(repr(_redact(self.value)))}: {self.expected}"
-
-
-def _redact(value: Any) -> Any:
-    """value with anything stored under a password-like key replaced, however deep."""
-    if isinstance(value, Mapping):
-        return {k: "***" if _SECRET_KEY.search(str(k)) else _redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
-    return value
+        shown = redact(self.value, key=self.field.rsplit(".", 1)[-1])
+        return f"{self.host}: {self.field} = {shown!r}: {redact(self.expected)}"
 
 
 class ConfigError(PyinfraError):

@@ -7,6 +7,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 
 import requests
 
@@ -78,4 +79,33 @@ def resolve(channel: str, releases_url: str) -> KernelOrgRelease:
             f"{channel} {release.get('version')} is a snapshot ({source}) without published sums: "
             f"use kernel.source 'git' with tag v{release.get('version')}"
         )
-    return KernelOrgRelease(channel, str(release["version"]), source, _published_sha256(source))
+    version = str(release.get("version"))
+    _check_remote(releases_url, version, source)
+    return KernelOrgRelease(channel, version, source, _published_sha256(source))
+
+
+VERSION = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?(-rc[0-9]+)?")
+
+
+def _check_remote(releases_url: str, version: str, source: str) -> None:
+    """releases.json is data from the network: its version names a directory and reaches make, its
+    URL is downloaded as root's tool. Both must be what kernel.org publishes, or nothing runs."""
+    if not VERSION.fullmatch(version):
+        raise KernelOrgError(f"{releases_url} names a version {version!r} that is not a kernel version")
+    ours, theirs = urlsplit(releases_url), urlsplit(source)
+    if theirs.scheme != ours.scheme or not _same_site(ours.hostname or "", theirs.hostname or ""):
+        raise KernelOrgError(
+            f"{releases_url} points the tarball of {version} at {source}, off {ours.scheme}://{ours.hostname}"
+        )
+    if not re.fullmatch(rf"linux-{re.escape(version)}\.tar\.(xz|gz)", posixpath.basename(theirs.path)):
+        raise KernelOrgError(
+            f"{releases_url}: the tarball of {version} is {source}, not linux-{version}.tar.*"
+        )
+
+
+def _same_site(ours: str, theirs: str) -> bool:
+    """theirs is ours or a sibling under the same parent domain (www.kernel.org -> cdn.kernel.org)."""
+    if ours.replace(".", "").isdigit() or ":" in ours:  # an address: only itself
+        return theirs == ours
+    parent = ours.split(".", 1)[1] if ours.count(".") >= 2 else ours
+    return theirs == ours or theirs.endswith("." + parent)

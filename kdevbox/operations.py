@@ -12,7 +12,8 @@ from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt, files, pip
 
-from kdevbox.facts import CHECKOUT_REF_KEY, GitCheckout, NetworkState
+from kdevbox.facts import CHECKOUT_REF_KEY, KDEVBOX_LINK_ALIAS, GitCheckout, NetworkState
+from kdevbox.shell import words
 
 
 def sha256_text(content: str) -> str:
@@ -107,9 +108,21 @@ def git_checkout(path: str, url: str, ref: str) -> Generator[StringCommand]:
             ">&2; exit 1; fi",
         )
         yield StringCommand("git", "init", "-q", QuoteString(path))
-        yield StringCommand(git, "remote", "add", "origin", QuoteString(url))
-    elif current.url != url:
-        yield StringCommand(git, "remote", "set-url", "origin", QuoteString(url))
+    if current is None or current.url != url:
+        # add, or set-url when a run killed after `git init` (or a user) left origin unset or elsewhere
+        yield StringCommand(
+            git,
+            "remote",
+            "add",
+            "origin",
+            QuoteString(url),
+            "2>/dev/null ||",
+            git,
+            "remote",
+            "set-url",
+            "origin",
+            QuoteString(url),
+        )
     # A tag is fetched as a local tag too, so `git describe` (and the kernel's version) sees it.
     fetch = StringCommand(git, "fetch", "-q", "--depth", "1", "origin")
     yield StringCommand(
@@ -163,40 +176,72 @@ def install_tarball(url: str, sha256: str, dest: str, strip_components: int = 1)
     )
 
 
+def _foreign(name: str, what: str, setting: str) -> OperationError:
+    return OperationError(
+        f"{name} exists and kdevbox did not make it ({what}): kdevbox changes no device of yours; "
+        f"choose another {setting}"
+    )
+
+
 @operation()
 def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[str]:
     """A bridge holding exactly address, up, with a tap owned by user enslaved to it and up.
 
-    What `ip` makes now; systemd-networkd files (written beside) make it again at boot. A tap owned
-    by someone else is recreated: QEMU, run by user, could not open it.
+    What `ip` makes now; systemd-networkd files (written beside) make it again at boot. Devices kdevbox
+    makes carry the ifalias `kdevbox`; any other device of that name is refused, never changed. A
+    kdevbox tap owned by someone else is recreated: QEMU, run by user, could not open it.
+
+    + bridge: the bridge's name
+    + address: the host's address on it, as address/prefix
+    + tap: the guest's tap
+    + user: the account QEMU runs as, who owns the tap
+
+    **Example:**
+
+    .. code:: python
+
+        tap_on_bridge(bridge="kdevbr0", address="10.77.0.1/24", tap="tap-guest", user="ada")
     """
     links = host.get_fact(NetworkState).links
     current = links.get(bridge)
     if current is not None and current.kind != "bridge":
         raise OperationError(f"{bridge} exists and is not a bridge: choose another guest.bridge")
+    if current is not None and not current.made_by_kdevbox and current.addresses not in ((), (address,)):
+        raise _foreign(bridge, f"a bridge with {', '.join(current.addresses)}", "guest.bridge")
     if current is None:
-        yield f"ip link add {bridge} type bridge"
+        yield words("ip", "link", "add", bridge, "type", "bridge")
+    if current is None or not current.made_by_kdevbox:
+        yield words("ip", "link", "set", "dev", bridge, "alias", KDEVBOX_LINK_ALIAS)
     if current is None or current.addresses != (address,):
         if current is not None and current.addresses:
-            yield f"ip addr flush dev {bridge}"
-        yield f"ip addr add {address} dev {bridge}"
+            yield words("ip", "addr", "flush", "dev", bridge)
+        yield words("ip", "addr", "add", address, "dev", bridge)
     if current is None or not current.up:
-        yield f"ip link set {bridge} up"
+        yield words("ip", "link", "set", bridge, "up")
     port = links.get(tap)
+    if port is not None and not (port.made_by_kdevbox or (port.kind == "tun" and port.owner == user)):
+        raise _foreign(tap, f"a {port.kind or 'network'} device", "guest.tap")
     if port is not None and (port.kind != "tun" or port.owner != user):
-        yield f"ip link del {tap}"
+        yield words("ip", "link", "del", tap)
         port = None
     if port is None:
-        yield f"ip tuntap add dev {tap} mode tap user {user}"
+        yield words("ip", "tuntap", "add", "dev", tap, "mode", "tap", "user", user)
+    if port is None or not port.made_by_kdevbox:
+        yield words("ip", "link", "set", "dev", tap, "alias", KDEVBOX_LINK_ALIAS)
     if port is None or port.master != bridge:
-        yield f"ip link set {tap} master {bridge}"
+        yield words("ip", "link", "set", tap, "master", bridge)
     if port is None or not port.up:
-        yield f"ip link set {tap} up"
+        yield words("ip", "link", "set", tap, "up")
 
 
 @operation()
 def tap_absent(tap: str) -> Generator[str]:
-    """No tap device named tap: what a guest leaves behind when it goes back to user networking."""
+    """No kdevbox tap named tap: what a guest leaves behind when it goes back to user networking.
+
+    A device of that name kdevbox did not make (no `kdevbox` ifalias) is left alone.
+
+    + tap: the guest's tap
+    """
     link = host.get_fact(NetworkState).links.get(tap)
-    if link is not None and link.kind == "tun":
-        yield f"ip link del {tap}"
+    if link is not None and link.kind == "tun" and link.made_by_kdevbox:
+        yield words("ip", "link", "del", tap)

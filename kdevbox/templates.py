@@ -9,6 +9,8 @@ from typing import Any
 
 import jinja2
 
+from kdevbox.shell import sh
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -19,7 +21,7 @@ def _environment() -> jinja2.Environment:
             f"kdevbox templates not found at {TEMPLATES}: install kdevbox from its clone "
             "with `pip install -e .`"
         )
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -28,6 +30,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["sh"] = sh  # the one quoting path into shell scripts (kdevbox.shell)
+    return environment
 
 
 def render(name: str, **context: Any) -> str:

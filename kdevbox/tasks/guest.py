@@ -12,7 +12,8 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
-from kdevbox.operations import apt_install, inputs_digest, sha256_text
+from kdevbox.operations import apt_install, inputs_digest, secret_file, sha256_text
+from kdevbox.shell import sh
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
@@ -44,6 +45,29 @@ def run_script_path(home: str) -> str:
     return posixpath.join(home, ".local/bin/kdevbox-vm")
 
 
+def _build_environment(path: str, apt_proxy: AptProxy) -> None:
+    """The proxy for the image build in a 0600 root file the script sources: never in the script
+    itself (shown by --diff, hashed into the image's inputs) nor on a command line."""
+    proxies = [
+        (var, str(url))
+        for var, url in (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))
+        if url
+    ]
+    if not proxies:
+        files.file(name=f"no {path} (no proxy)", path=path, present=False)
+        return
+    content = render("guest/build-env.sh.j2", proxies=proxies)
+    secret_file(
+        name=f"proxy for the image build in {path}",
+        path=path,
+        sha256=sha256_text(content),
+        mode="600",
+        user="root",
+        group="root",
+        _stdin=content,
+    )
+
+
 def _guest_key(home: str, as_user: dict[str, Any]) -> str:
     """The developer's own key if they have one, else a dedicated key pair made for guests."""
     for key in USER_KEYS:
@@ -53,7 +77,7 @@ def _guest_key(home: str, as_user: dict[str, Any]) -> str:
     if not host.get_fact(File, path=key):
         server.shell(
             name=f"SSH key pair for guests: {key}",
-            commands=[f"ssh-keygen -q -t ed25519 -N '' -C kdevbox-guest -f {key}"],
+            commands=[f"ssh-keygen -q -t ed25519 -N '' -C kdevbox-guest -f {sh(key)}"],
             **as_user,
         )
     return key
@@ -77,27 +101,25 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     files.directory(name=f"guest images in {directory}", path=directory, present=True, **as_user)
 
     base_key = inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS)
-    proxies = [
-        (var, str(url))
-        for var, url in (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))
-        if url
-    ]
-    context = {
-        "cfg": cfg,
-        "user": user,
-        "guest_home": "/root" if user == "root" else f"/home/{user}",
-        "group": group,
-        "image_dir": directory,
-        "cache_dir": BASE_CACHE,
-        "base_key": base_key,
-        "essentials": GUEST_ESSENTIALS,
-        "proxies": proxies,
-        "key": key,
-    }
-    build_script = render("guest/build-image.sh.j2", image=image_path(cfg, home), **context)
-    inputs = sha256_text(build_script)  # as the script writes it when done
     script = posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
+    env_file = script.removesuffix(".sh") + ".env"
     files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
+    _build_environment(env_file, apt_proxy)
+    build_script = render(
+        "guest/build-image.sh.j2",
+        cfg=cfg,
+        user=user,
+        group=group,
+        guest_home="/root" if user == "root" else f"/home/{user}",
+        image_dir=directory,
+        image=image_path(cfg, home),
+        cache_dir=BASE_CACHE,
+        base_key=base_key,
+        essentials=GUEST_ESSENTIALS,
+        env_file=env_file,
+        key=key,
+    )
+    inputs = sha256_text(build_script)  # as the script writes it when done
     files.put(
         name=f"image build script {script}",
         dest=script,
@@ -108,8 +130,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     )
     if host.get_fact(FileContents, path=image_path(cfg, home) + ".inputs") != [inputs]:
         server.shell(
-            name=f"build guest image {image_path(cfg, home)} ({cfg.suite}, {cfg.size})",
-            commands=[f"{script} < /dev/null"],
+            name=f"build guest image {image_path(cfg, home)} ({cfg.suite}, {cfg.size}; a few minutes)",
+            commands=[f"{sh(script)} < /dev/null"],
         )
 
     kernel_build = build_dir(kernel, home)

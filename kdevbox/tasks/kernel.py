@@ -20,6 +20,7 @@ from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, Running
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.kernel_org import KernelOrgError, resolve
 from kdevbox.operations import apt_install, git_checkout, inputs_digest, install_tarball
+from kdevbox.shell import sh, words
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.templates import TEMPLATES, render, rendered_file
@@ -65,10 +66,12 @@ class KernelTree:
         """Where `make kselftest-install` puts the selftests: run_kselftest.sh and the tests."""
         return posixpath.join(self.build, KSELFTEST_INSTALL)
 
-    def make(self, *targets: str, silent: bool = True) -> str:
-        """make in the tree, out of tree. silent=False for compiledb: `-s` also silences V=1."""
+    def make(self, *targets: str, silent: bool = True, jobs: bool = False) -> str:
+        """make in the tree, out of tree; every target and variable quoted. silent=False for
+        compiledb: `-s` also silences V=1. jobs: one job per CPU."""
         flags = ["-s"] if silent else []
-        return " ".join(["make", *flags, "-C", self.source, f"O={self.build}", *targets])
+        parallel = ' -j"$(nproc)"' if jobs else ""
+        return words("make", *flags, "-C", self.source, f"O={self.build}", *targets) + parallel
 
 
 def fragment_text(cfg: Kernel) -> str:
@@ -221,7 +224,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     elif state.selftests is not None:
         server.shell(
             name=f"no selftests for {cfg.name} (kernel.selftests is empty)",
-            commands=[f"rm -rf {tree.kselftests} {posixpath.join(tree.build, SELFTESTS_STAMP)}"],
+            commands=[words("rm", "-rf", tree.kselftests, posixpath.join(tree.build, SELFTESTS_STAMP))],
             **as_user,
         )
     if cfg.install or cfg.wsl_kernel_path:
@@ -237,9 +240,9 @@ def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list
     stamp_file = posixpath.join(tree.build, SELFTESTS_STAMP)
     return [
         "set -e",
-        f"rm -rf {stamp_file} {tree.kselftests}",
-        tree.make('-j"$(nproc)"', f'TARGETS="{" ".join(targets)}"', "kselftest-install"),
-        f"echo {stamp} > {stamp_file}",
+        words("rm", "-rf", stamp_file, tree.kselftests),
+        tree.make(f"TARGETS={' '.join(targets)}", "kselftest-install", jobs=True),
+        f"echo {sh(stamp)} > {sh(stamp_file)}",
     ]
 
 
@@ -263,55 +266,57 @@ def _configure_commands(
     cfg: Kernel, tree: KernelTree, stamp: str, running: RunningConfig | None
 ) -> list[str]:
     config = posixpath.join(tree.build, ".config")
-    commands = ["set -e", f"rm -f {tree.build}/.kdevbox-configured {tree.build}/.kdevbox-built"]
+    configured = posixpath.join(tree.build, ".kdevbox-configured")
+    commands = ["set -e", words("rm", "-f", configured, posixpath.join(tree.build, ".kdevbox-built"))]
     if running is not None:
         reader = "zcat" if running.path.endswith(".gz") else "cat"
-        commands.append(f"{reader} {running.path} > {config}")
+        commands.append(f"{words(reader, running.path)} > {sh(config)}")
+    merge = posixpath.join(tree.source, "scripts/kconfig/merge_config.sh")
+    fragment = posixpath.join(tree.build, "kdevbox.config")
     commands += [
         tree.make(cfg.base),
-        f"cd {tree.build} && {tree.source}/scripts/kconfig/merge_config.sh -m -O {tree.build} {config} "
-        f"{tree.build}/kdevbox.config >/dev/null",
+        f"cd {sh(tree.build)} && {words(merge, '-m', '-O', tree.build, config, fragment)} >/dev/null",
         tree.make("olddefconfig"),
-        f"{tree.build}/kdevbox-check-config.sh {config}",
-        f"echo {stamp} > {tree.build}/.kdevbox-configured",
+        words(posixpath.join(tree.build, "kdevbox-check-config.sh"), config),
+        f"echo {sh(stamp)} > {sh(configured)}",
     ]
     return commands
 
 
 def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> list[str]:
     """make, then compile_commands.json (checked, then moved into the tree's root), then the stamp."""
-    cc = ['CC="ccache gcc"'] if cfg.ccache else []
+    cc = ["CC=ccache gcc"] if cfg.ccache else []
     make = tree.make(
-        '-j"$(nproc)"', f"LOCALVERSION={cfg.localversion}", *cc, silent=cfg.compile_commands != "compiledb"
+        f"LOCALVERSION={cfg.localversion}", *cc, silent=cfg.compile_commands != "compiledb", jobs=True
     )
     database = f"{tree.build}/compile_commands.json.new"
-    commands = ["set -e", f"rm -f {tree.build}/.kdevbox-built {database}"]
+    built = posixpath.join(tree.build, ".kdevbox-built")
+    commands = ["set -e", words("rm", "-f", built, database)]
     if clean:  # a recorder only sees what is compiled while it runs: start from a clean build
         commands.append(tree.make("clean"))
     if cfg.compile_commands != "gen" and not clean:
         # An incremental build records only what it recompiles: extend the database it had.
-        commands.append(f"if [ -s {tree.compile_commands} ]; then cp {tree.compile_commands} {database}; fi")
+        have = sh(tree.compile_commands)
+        commands.append(f"if [ -s {have} ]; then cp {have} {sh(database)}; fi")
     if cfg.compile_commands == "bear":
-        commands.append(f"bear --append --output {database} -- {make}")
+        commands.append(f"{words('bear', '--append', '--output', database, '--')} {make}")
     elif cfg.compile_commands == "compiledb":
         # compiledb reads the commands V=1 prints. Not `compiledb make`: after building it parses a
         # `make -Bnwk` dry run, which does not follow Kbuild's recursive makes (a handful of
         # entries). The real build's log holds them all.
-        log = f"{tree.build}/kdevbox-build.log"
+        log = sh(f"{tree.build}/kdevbox-build.log")
         commands += [
             f"{make} V=1 > {log} 2>&1 || {{ tail -n 40 {log} >&2; exit 1; }}",
-            f"compiledb -d {tree.build} -o {database} -p {log}",
+            words("compiledb", "-d", tree.build, "-o", database, "-p", f"{tree.build}/kdevbox-build.log"),
         ]
     else:
-        commands += [
-            make,
-            f"python3 {tree.source}/scripts/clang-tools/gen_compile_commands.py -d {tree.build} "
-            f"-o {database}",
-        ]
+        gen = posixpath.join(tree.source, "scripts/clang-tools/gen_compile_commands.py")
+        commands += [make, words("python3", gen, "-d", tree.build, "-o", database)]
+    check = posixpath.join(tree.build, "kdevbox-check-ccdb.py")
     commands += [
-        f"python3 {tree.build}/kdevbox-check-ccdb.py {database} {tree.source} {tree.build}",
-        f"mv -f {database} {tree.compile_commands}",
-        f"echo {stamp} > {tree.build}/.kdevbox-built",
+        words("python3", check, database, tree.source, tree.build),
+        words("mv", "-f", database, tree.compile_commands),
+        f"echo {sh(stamp)} > {sh(built)}",
     ]
     return commands
 
@@ -335,7 +340,7 @@ def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -
         if rebuilt or not _same_file(image, cfg.wsl_kernel_path):
             server.shell(
                 name=f"copy bzImage to {cfg.wsl_kernel_path}",
-                commands=[f"install -D -m 644 {image} {cfg.wsl_kernel_path}"],
+                commands=[words("install", "-D", "-m", "644", image, cfg.wsl_kernel_path)],
             )
         logger.info(
             f"{host.name}: to boot this kernel in WSL2, put this under [wsl2] in %UserProfile%\\.wslconfig, "
@@ -349,10 +354,10 @@ def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -
         name=f"install kernel {cfg.name} (modules, /boot, initramfs and bootloader hooks)",
         commands=[
             "set -e",
-            f"if grep -qx CONFIG_MODULES=y {tree.build}/.config; then "
+            f"if grep -qx CONFIG_MODULES=y {sh(posixpath.join(tree.build, '.config'))}; then "
             f"{tree.make('INSTALL_MOD_STRIP=1', 'modules_install')}; fi",
-            f'installkernel "$(cat {tree.build}/include/config/kernel.release)" {image} '
-            f"{tree.build}/System.map /boot",
+            f'installkernel "$(cat {sh(posixpath.join(tree.build, "include/config/kernel.release"))})" '
+            + words(image, posixpath.join(tree.build, "System.map"), "/boot"),
         ],
     )
 
@@ -368,6 +373,16 @@ def kernel_uninstall(cfg: Kernel) -> None:
             problems.append(
                 Problem(
                     host.name, "kernel.uninstall", release, "is the running kernel: boot another one first"
+                )
+            )
+        elif release in kernels.packaged:
+            problems.append(
+                Problem(
+                    host.name,
+                    "kernel.uninstall",
+                    release,
+                    "belongs to a distribution package (dpkg -S): remove it with apt "
+                    f"(apt remove linux-image-{release}), which keeps dpkg's records right",
                 )
             )
         elif release not in kernels.boot and release not in kernels.modules:

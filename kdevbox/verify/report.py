@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kdevbox.secrets import mask_credentials
 from kdevbox.verify.targets import VerifyTarget
 
 
@@ -79,5 +80,5 @@ def record(report: VerifyReport, item: pytest.Item, result: pytest.TestReport) -
     if result.failed:
         crash = getattr(result.longrepr, "reprcrash", None)
         message = crash.message if crash is not None else str(result.longrepr)
-        failure = message.splitlines()[0] if message else "failed"
+        failure = mask_credentials(message.splitlines()[0]) if message else "failed"
     report.add(target.name, capability, item.originalname, failure)

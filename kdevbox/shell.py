@@ -1,0 +1,20 @@
+"""The one way a value from settings, a fact or the network reaches a shell.
+
+Python-built commands quote every value with `sh`; templates use the same function as the jinja
+filter `| sh`. Fixed script text (operators, `$(nproc)`, redirections) is written by kdevbox itself
+and never carries a value unquoted.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+
+def sh(value: object) -> str:
+    """value as one shell word, whatever it holds."""
+    return shlex.quote(str(value))
+
+
+def words(*parts: object) -> str:
+    """A command line of which every part is one shell word (program and arguments)."""
+    return " ".join(sh(part) for part in parts)
