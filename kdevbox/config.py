@@ -268,8 +268,8 @@ def allowed(pattern: str, what: str) -> AfterValidator:
 
 
 _URL_HOST = r"([A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?"
-_URL_PATH = r"(/[A-Za-z0-9._~:/?#@!&+,;=%{}-]*)?"
-_URL_CHARS = "letters, digits and . _ ~ : / ? # @ ! & + , ; = % - in the path"
+_URL_PATH = r"(/[A-Za-z0-9._~:/?#@&+,=%{}-]*)?"
+_URL_CHARS = "letters, digits and . _ ~ : / ? # @ & + , = % - in the path"
 HttpUrl = Annotated[str, allowed(rf"https?://{_URL_HOST}{_URL_PATH}", f"an http(s) URL ({_URL_CHARS})")]
 # Remote data that decides what runs (kernel.org's release list): https, or a mirror on this machine.
 SecureUrl = Annotated[

@@ -18,10 +18,11 @@ from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
 from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir
-from kdevbox.templates import TEMPLATES, render, rendered_file
+from kdevbox.templates import TEMPLATES, render
 
 BASE_CACHE = "/var/cache/kdevbox/guest-bases"
 SCRIPT_DIR = "/usr/local/lib/kdevbox"
+SELFTEST_SUMMARY = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
 USER_KEYS = (".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa")
 GUEST_KEY = ".ssh/kdevbox_guest"
 # Used as an awk regex by files.block: keep regex metacharacters out.
@@ -43,6 +44,52 @@ def image_path(cfg: Guest, home: str) -> str:
 
 def run_script_path(home: str) -> str:
     return posixpath.join(home, ".local/bin/kdevbox-vm")
+
+
+def build_script_path(cfg: Guest, user: str) -> str:
+    return posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
+
+
+def build_env_path(cfg: Guest, user: str) -> str:
+    """The 0600 file with the build's proxy settings, beside the script."""
+    return build_script_path(cfg, user).removesuffix(".sh") + ".env"
+
+
+def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) -> str:
+    """The image build script: every value in it is a setting, quoted by the template's `| sh`."""
+    return render(
+        "guest/build-image.sh.j2",
+        cfg=cfg,
+        user=user,
+        group=group,
+        guest_home="/root" if user == "root" else f"/home/{user}",
+        image_dir=image_dir(cfg, home),
+        image=image_path(cfg, home),
+        cache_dir=BASE_CACHE,
+        base_key=inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS),
+        essentials=GUEST_ESSENTIALS,
+        env_file=build_env_path(cfg, user),
+        key=key,
+    )
+
+
+def render_run_script(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> str:
+    """kdevbox-vm for this guest, booting the latest build of kernel's named configuration."""
+    kernel_build = build_dir(kernel, home)
+    ssh_host, ssh_port = cfg.ssh_endpoint
+    return render(
+        "guest/kdevbox-vm.sh.j2",
+        cfg=cfg,
+        user=user,
+        image_dir=image_dir(cfg, home),
+        key=key,
+        ssh_host=ssh_host,
+        ssh_port=ssh_port,
+        kernel_image=posixpath.join(kernel_build, IMAGE),
+        kselftests=posixpath.join(kernel_build, KSELFTEST_INSTALL),
+        summary=SELFTEST_SUMMARY,
+        share=expand_home(cfg.share, home) if cfg.share else None,
+    )
 
 
 def _build_environment(path: str, apt_proxy: AptProxy) -> None:
@@ -100,25 +147,11 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     directory = image_dir(cfg, home)
     files.directory(name=f"guest images in {directory}", path=directory, present=True, **as_user)
 
-    base_key = inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS)
-    script = posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
-    env_file = script.removesuffix(".sh") + ".env"
+    script = build_script_path(cfg, user)
+    env_file = build_env_path(cfg, user)
     files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
     _build_environment(env_file, apt_proxy)
-    build_script = render(
-        "guest/build-image.sh.j2",
-        cfg=cfg,
-        user=user,
-        group=group,
-        guest_home="/root" if user == "root" else f"/home/{user}",
-        image_dir=directory,
-        image=image_path(cfg, home),
-        cache_dir=BASE_CACHE,
-        base_key=base_key,
-        essentials=GUEST_ESSENTIALS,
-        env_file=env_file,
-        key=key,
-    )
+    build_script = render_build_script(cfg, user, group, home, key)
     inputs = sha256_text(build_script)  # as the script writes it when done
     files.put(
         name=f"image build script {script}",
@@ -134,18 +167,14 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             commands=[f"{sh(script)} < /dev/null"],
         )
 
-    kernel_build = build_dir(kernel, home)
-    ssh_host, ssh_port = cfg.ssh_endpoint
-    summary = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
     files.put(
         name="kselftest summary for kdevbox-vm selftest",
-        dest=summary,
+        dest=SELFTEST_SUMMARY,
         mode="644",
         user="root",
         group="root",
         src=str(TEMPLATES / "guest" / "kselftest_summary.py"),
     )
-    share = expand_home(cfg.share, home) if cfg.share else None
     files.directory(
         name="~/.local/bin", path=posixpath.dirname(run_script_path(home)), present=True, **as_user
     )
@@ -153,19 +182,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         name=f"kdevbox-vm for {cfg.name}",
         dest=run_script_path(home),
         **target.owned_file("755"),
-        src=rendered_file(
-            "guest/kdevbox-vm.sh.j2",
-            cfg=cfg,
-            user=user,
-            image_dir=directory,
-            key=key,
-            ssh_host=ssh_host,
-            ssh_port=ssh_port,
-            kernel_image=posixpath.join(kernel_build, IMAGE),
-            kselftests=posixpath.join(kernel_build, KSELFTEST_INSTALL),
-            summary=summary,
-            share=share,
-        ),
+        src=StringIO(render_run_script(cfg, kernel, user, home, key)),
     )
     files.file(
         name="~/.ssh/config exists",
@@ -182,8 +199,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
             cfg=cfg,
             user=user,
             key=key,
-            ssh_host=ssh_host,
-            ssh_port=ssh_port,
+            ssh_host=cfg.ssh_endpoint[0],
+            ssh_port=cfg.ssh_endpoint[1],
             known_hosts=posixpath.join(directory, f"{cfg.name}.known_hosts"),
         ).rstrip("\n"),
         marker=ssh_marker(cfg.name),
