@@ -9,11 +9,12 @@ from kdevbox.tasks.clangd import clangd_setup
 from kdevbox.tasks.git import git_setup
 from kdevbox.tasks.guest import guest_setup
 from kdevbox.tasks.neovim import neovim_setup
-from kdevbox.tasks.patch_mail import patch_mail_setup
+from kdevbox.tasks.patch_mail import patch_mail_setup, require_identity
 from kdevbox.tasks.tools import tools_setup
 from kdevbox.tasks.wsl import wsl_setup
 
 target = current_target()
+require_identity(target.config.patch_mail, target.config.git, target)  # before any change
 wsl_setup(target.config.wsl, target)
 apt_proxy(target.config.apt_proxy)
 git_setup(target.config.git, target)

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.git import GitConfig
 
-from kdevbox.config import PatchMail
+from kdevbox.config import Git, PatchMail
+from kdevbox.inventory import ConfigError, Problem
 from kdevbox.operations import apt_install, pip_tool
+from kdevbox.target import Target
+
+
+def require_identity(cfg: PatchMail, git: Git, target: Target) -> None:
+    """Patches are mailed under the developer's name and address: with patch mail on and neither
+    the settings nor the developer's git knowing them, stop before anything changes (a deploy that
+    "succeeds" into a red verification helps nobody)."""
+    if not cfg.enabled:
+        return
+    known = host.get_fact(GitConfig, **target.as_user)
+    missing = [
+        f"git.{field}"
+        for field, setting in (("name", git.name), ("email", git.email))
+        if setting is None and not known.get(f"user.{field}")
+    ]
+    if missing:
+        problem = Problem(
+            host.name,
+            " and ".join(missing),
+            None,
+            f"git send-email and b4 need your identity, and {target.account.name}'s git has none: set "
+            f"{' and '.join(missing)} (group_data/all.py), or patch_mail.enabled: False",
+        )
+        raise ConfigError([problem], headline="patch mail needs an identity")
 
 
 @deploy("patch mail")
