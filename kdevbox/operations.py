@@ -13,6 +13,7 @@ from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt, files, pip
 
 from kdevbox.facts import CHECKOUT_REF_KEY, KDEVBOX_LINK_ALIAS, GitCheckout, NetworkState
+from kdevbox.secrets import mask_credentials
 from kdevbox.shell import words
 
 
@@ -85,12 +86,25 @@ def secret_file(path: str, sha256: str, mode: str, user: str, group: str) -> Gen
 
 
 @operation()
-def git_checkout(path: str, url: str, ref: str) -> Generator[StringCommand]:
+def git_checkout(path: str, url: str, ref: str, hint: str = "") -> Generator[StringCommand]:
     """A shallow checkout of ref (tag, branch or commit) from url at path; moves when ref changes.
 
     Equivalent to `git clone --depth 1 -b ref`, but also for commits, and a changed ref fetches
     just that ref into the existing checkout. Local changes are never discarded: git refuses the
-    switch and the operation fails. Run it as the checkout's owner (`_su_user`).
+    switch and the operation fails. Run it as the checkout's owner (`_su_user`). A fetch that fails
+    is one line naming ref, url and hint (the setting that changes where it comes from).
+
+    + path: the checkout
+    + url: the remote (origin)
+    + ref: tag, branch or commit
+    + hint: what the user can change when the fetch fails
+
+    **Example:**
+
+    .. code:: python
+
+        git_checkout(path="/home/ada/src/linux", url="https://git.kernel.org/...", ref="v6.12.10",
+                     hint="set kernel.git_url to a mirror", _su_user="ada")
     """
     current = host.get_fact(GitCheckout, path=path)
     if current and (current.url, current.ref) == (url, ref) and current.head:
@@ -126,7 +140,17 @@ def git_checkout(path: str, url: str, ref: str) -> Generator[StringCommand]:
     # A tag is fetched as a local tag too, so `git describe` (and the kernel's version) sees it.
     fetch = StringCommand(git, "fetch", "-q", "--depth", "1", "origin")
     yield StringCommand(
-        fetch, QuoteString(f"+refs/tags/{ref}:refs/tags/{ref}"), "2>/dev/null ||", fetch, QuoteString(ref)
+        "if !",
+        fetch,
+        QuoteString(f"+refs/tags/{ref}:refs/tags/{ref}"),
+        "2>/dev/null && ! out=$(",
+        fetch,
+        QuoteString(ref),
+        '2>&1); then echo "kdevbox: could not fetch"',
+        QuoteString(f"{ref} from {mask_credentials(url)}"),
+        '"($(printf %s "$out" | tail -n 1))"',
+        QuoteString(f"; {hint}" if hint else ""),
+        ">&2; exit 1; fi",
     )
     yield StringCommand(git, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD")
     yield StringCommand(git, "config", CHECKOUT_REF_KEY, QuoteString(ref))
@@ -136,12 +160,28 @@ SOURCE_MARKER = ".kdevbox-source"
 
 
 @operation()
-def install_tarball(url: str, sha256: str, dest: str, strip_components: int = 1) -> Generator[StringCommand]:
+def install_tarball(
+    url: str, sha256: str, dest: str, strip_components: int = 1, hint: str = ""
+) -> Generator[StringCommand]:
     """Download url on the host, check its sha256, unpack it to dest: all or nothing.
 
     Everything happens in a temp dir beside dest; a checksum mismatch or a failed unpack leaves
     dest (and whatever links to it) as it was. dest records the sha256 it came from, so a rerun
-    with the same tarball changes nothing and a new one replaces it whole.
+    with the same tarball changes nothing and a new one replaces it whole. A download that fails is
+    one line naming url and hint (the setting that changes where it comes from).
+
+    + url: the tarball
+    + sha256: its published digest
+    + dest: the directory it becomes
+    + strip_components: leading path parts of the tarball to drop
+    + hint: what the user can change when the download fails
+
+    **Example:**
+
+    .. code:: python
+
+        install_tarball(url="https://.../nvim-linux-x86_64.tar.gz", sha256="...", dest="/opt/nvim-0.12.5",
+                        hint="set neovim.release_url to a mirror")
     """
     if host.get_fact(FileContents, path=posixpath.join(dest, SOURCE_MARKER)) == [sha256]:
         host.noop(f"{dest} is unpacked from {url}")
@@ -152,9 +192,13 @@ def install_tarball(url: str, sha256: str, dest: str, strip_components: int = 1)
         "set -e; tmp=$(mktemp -d",
         QuoteString(posixpath.join(parent, ".kdevbox-unpack.XXXXXX")),
         "); trap 'rm -rf \"$tmp\"' EXIT;",
-        'curl -fsSL --retry 3 --connect-timeout 30 -o "$tmp/download"',
+        'if ! curl -fsSL --retry 2 --connect-timeout 30 -o "$tmp/download"',
         QuoteString(url),
-        ";",
+        '2>"$tmp/error"; then echo "kdevbox: could not download"',
+        QuoteString(mask_credentials(url)),
+        '"($(tail -n 1 "$tmp/error"))"',
+        QuoteString(f"; {hint}" if hint else ""),
+        ">&2; exit 1; fi;",
         'got=$(sha256sum "$tmp/download" | cut -d" " -f1);',
         'if [ "$got" !=',
         QuoteString(sha256),

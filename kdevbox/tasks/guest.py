@@ -13,7 +13,7 @@ from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
 from kdevbox.operations import apt_install, inputs_digest, secret_file, sha256_text
-from kdevbox.shell import sh
+from kdevbox.shell import sh, words
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
@@ -22,6 +22,7 @@ from kdevbox.templates import TEMPLATES, render
 
 BASE_CACHE = "/var/cache/kdevbox/guest-bases"
 SCRIPT_DIR = "/usr/local/lib/kdevbox"
+LOG_DIR = "/var/log/kdevbox"
 SELFTEST_SUMMARY = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
 USER_KEYS = (".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa")
 GUEST_KEY = ".ssh/kdevbox_guest"
@@ -162,9 +163,13 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         src=StringIO(build_script),
     )
     if host.get_fact(FileContents, path=image_path(cfg, home) + ".inputs") != [inputs]:
+        log = posixpath.join(LOG_DIR, posixpath.basename(script).removesuffix(".sh") + ".log")
         server.shell(
-            name=f"build guest image {image_path(cfg, home)} ({cfg.suite}, {cfg.size}; a few minutes)",
-            commands=[f"{sh(script)} < /dev/null"],
+            name=f"build guest image {image_path(cfg, home)} ({cfg.suite}, {cfg.size}: tail -f {log})",
+            commands=[
+                words("install", "-d", "-m", "755", LOG_DIR),
+                f"{sh(script)} < /dev/null > {sh(log)} 2>&1 || {{ tail -n 30 {sh(log)} >&2; exit 1; }}",
+            ],
         )
 
     files.put(

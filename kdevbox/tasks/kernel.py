@@ -129,6 +129,7 @@ def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
             path=tree.source,
             url=cfg.git_url,
             ref=cfg.tag,
+            hint="set kernel.git_url to a mirror you reach, or kernel.source 'path' for a tree you have",
             **as_user,
         )
     elif cfg.source == "release":
@@ -138,6 +139,7 @@ def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
             url=release.tarball_url,
             sha256=release.sha256,
             dest=tree.source,
+            hint="set kernel.releases_url to a mirror you reach, or kernel.source 'git'",
             **as_user,
         )
     elif not host.get_fact(File, path=posixpath.join(tree.source, "Makefile")):
@@ -209,7 +211,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     record_all = cfg.compile_commands != "gen" and not state.has_compile_commands
     if build or not state.has_compile_commands:
         server.shell(
-            name=f"build {cfg.name} and {tree.compile_commands}",
+            name=f"build {cfg.name} and {tree.compile_commands} (minutes: tail -f {build_log(tree)})",
             commands=_build_commands(cfg, tree, stamp, clean=record_all),
             **as_user,
         )
@@ -283,6 +285,11 @@ def _configure_commands(
     return commands
 
 
+def build_log(tree: KernelTree) -> str:
+    """The last build's output: compiledb parses it, a person follows it with tail -f."""
+    return posixpath.join(tree.build, "kdevbox-build.log")
+
+
 def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> list[str]:
     """make, then compile_commands.json (checked, then moved into the tree's root), then the stamp."""
     cc = ["CC=ccache gcc"] if cfg.ccache else []
@@ -298,20 +305,20 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> l
         # An incremental build records only what it recompiles: extend the database it had.
         have = sh(tree.compile_commands)
         commands.append(f"if [ -s {have} ]; then cp {have} {sh(database)}; fi")
+    # The build's output goes to its log (what compiledb reads, and where a person looks while it
+    # runs); a failure shows the log's tail.
+    log = build_log(tree)
+    logged = f"> {sh(log)} 2>&1 || {{ tail -n 40 {sh(log)} >&2; exit 1; }}"
     if cfg.compile_commands == "bear":
-        commands.append(f"{words('bear', '--append', '--output', database, '--')} {make}")
+        commands.append(f"{words('bear', '--append', '--output', database, '--')} {make} {logged}")
     elif cfg.compile_commands == "compiledb":
         # compiledb reads the commands V=1 prints. Not `compiledb make`: after building it parses a
         # `make -Bnwk` dry run, which does not follow Kbuild's recursive makes (a handful of
         # entries). The real build's log holds them all.
-        log = sh(f"{tree.build}/kdevbox-build.log")
-        commands += [
-            f"{make} V=1 > {log} 2>&1 || {{ tail -n 40 {log} >&2; exit 1; }}",
-            words("compiledb", "-d", tree.build, "-o", database, "-p", f"{tree.build}/kdevbox-build.log"),
-        ]
+        commands += [f"{make} V=1 {logged}", words("compiledb", "-d", tree.build, "-o", database, "-p", log)]
     else:
         gen = posixpath.join(tree.source, "scripts/clang-tools/gen_compile_commands.py")
-        commands += [make, words("python3", gen, "-d", tree.build, "-o", database)]
+        commands += [f"{make} {logged}", words("python3", gen, "-d", tree.build, "-o", database)]
     check = posixpath.join(tree.build, "kdevbox-check-ccdb.py")
     commands += [
         words("python3", check, database, tree.source, tree.build),

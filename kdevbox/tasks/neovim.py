@@ -122,6 +122,7 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
             url=cfg.release_download,
             sha256=cfg.release_sha256,
             dest=plan.release_dir,
+            hint="set neovim.release_url to a mirror you reach, or neovim.source 'apt'",
         )
         files.link(
             name=f"{NVIM_LINK} is neovim {format_version(plan.version)}",
@@ -133,7 +134,14 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
 
     files.directory(name="plugin directory", path=posixpath.join(home, PACK_DIR), present=True, **as_user)
     for name, (url, ref) in plan.plugins.items():
-        git_checkout(name=f"{name} at {ref}", path=plugin_path(home, name), url=url, ref=ref, **as_user)
+        git_checkout(
+            name=f"{name} at {ref}",
+            path=plugin_path(home, name),
+            url=url,
+            ref=ref,
+            hint=f"set neovim.plugins.{name}.url to a mirror you reach",
+            **as_user,
+        )
 
     lua = kdevbox_lua_path(home)
     files.directory(

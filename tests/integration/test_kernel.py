@@ -166,7 +166,9 @@ def test_compiledb_records_the_kernel_build(kernel_lab: Path, kernel_repo_url: s
 
     first = deploy(inventory, KERNEL)[name]
     assert not first["failed"]
-    assert [f"kernel | build kdevbox and /{HOME}/src/linux/compile_commands.json"] in first["changed"]
+    build = f"kernel | build kdevbox and /{HOME}/src/linux/compile_commands.json"
+    log = f"/{HOME}/build/kdevbox/kdevbox-build.log"
+    assert [f"{build} (minutes: tail -f {log})"] in first["changed"], first["changed"]
     files = _database(root, f"/{HOME}/src/linux")
     assert f"/{HOME}/src/linux/init/main.c" in files and len(files) > 400
     checked = verify(inventory, "kdevbox.verify.kernel_checks")

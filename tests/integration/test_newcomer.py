@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import REPO, pyinfra_cli, write_inventory
+from tests.integration.conftest import LEAN, REPO, pyinfra_cli, write_inventory
 
 # What the machine's network needs of any client (a TLS-inspecting proxy's CA, a pip timeout): the
 # newcomer on this machine has the same environment.
+IDENTITY = {"name": "Ada Kernel", "email": "ada@example.org"}
 NETWORK_ENV = ("PIP_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_INDEX_URL", "http_proxy", "https_proxy", "no_proxy")
 
 
@@ -84,3 +85,22 @@ def test_shipped_settings_stop_up_front_naming_what_to_fill_in(chroot_root: Path
     for text in ("git.name and git.email", "patch_mail.enabled: False", "root's git has none"):
         assert text in lines[0], lines[0]
     assert testhosts.tree_digest(chroot_root, "etc", "root", "home", "usr/local", "opt") == before
+
+
+def test_an_unreachable_upstream_is_one_line_naming_url_and_setting(
+    chroot_root: Path, tmp_path: Path
+) -> None:
+    name = f"@chroot{chroot_root}"
+    url = f"http://127.0.0.1:{testhosts.free_port()}/v0.12.5/nvim-linux-x86_64.tar.gz"  # nothing listens
+    neovim = {"source": "release", "release_url": url}
+    inventory = write_inventory(tmp_path, [(name, {"neovim": neovim, **LEAN})], group_data={"git": IDENTITY})
+
+    run = pyinfra_cli(inventory)
+    output = run.stdout + run.stderr
+
+    assert run.returncode != 0
+    lines = [line for line in output.splitlines() if "could not download" in line]
+    assert len(lines) == 1, output
+    assert f"kdevbox: could not download {url}" in lines[0]
+    assert "set neovim.release_url to a mirror" in lines[0]
+    assert "curl" not in output.replace(lines[0], ""), output
