@@ -27,7 +27,7 @@ from pydantic import (
 from kdevbox.secrets import mask_credentials as mask_credentials
 from kdevbox.templates import TEMPLATES
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, Unicode line breaks
 
 
 def _no_control_characters(value: Any) -> Any:
@@ -245,6 +245,9 @@ DEFAULT_CLANGD_REMOVE_FLAGS: tuple[str, ...] = (
     "-Wno-restrict",
     "-Wno-maybe-uninitialized",
     "-Werror=designated-init",
+    # gcc 12+ kernels build with it; clang before 16 rejects it without an extra opt-in flag, and it
+    # only changes code generation, which clangd does not do.
+    "-ftrivial-auto-var-init=*",
 )
 
 DebPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
@@ -345,8 +348,9 @@ def format_version(version: tuple[int, ...]) -> str:
 TELESCOPE_REQUIREMENTS: tuple[tuple[str, str, str | None], ...] = (
     # ref pattern       needs nvim  default tag for nvim versions from there on
     (r"master", "0.11.7", None),
+    # Upstream tags 0.1.0 to 0.1.8 have no `v`; from v0.1.9 on they do (there is no 0.1.9).
     (r"v?0\.2\.[0-9]+", "0.10.5", "v0.2.2"),
-    (r"v?0\.1\.9", "0.9.0", "0.1.9"),
+    (r"v?0\.1\.9", "0.9.0", "v0.1.9"),
     (r"v?0\.1\.[0-9]+", "0.7.0", "0.1.8"),
 )
 

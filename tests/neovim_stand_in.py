@@ -11,6 +11,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.data.upstream_facts import UPSTREAM_TAGS
 from tests.testhosts import run
 
 # Small but loadable versions of each plugin's modules, at the paths the real plugins use.
@@ -42,11 +43,8 @@ return builtin
 """,
     },
 }
-PLUGIN_TAGS = {
-    "plenary.nvim": ["v0.1.4"],
-    "telescope.nvim": ["0.1.7", "0.1.8", "0.1.9", "v0.2.2"],
-    "telescope-heading.nvim": ["v0.7.0"],
-}
+# Every tag upstream has, oldest first, with upstream's spelling (tests/data/upstream_facts.py).
+PLUGIN_TAGS = {name: list(tags) for name, tags in UPSTREAM_TAGS.items()}
 
 
 def _git(cwd: Path, *args: str) -> str:

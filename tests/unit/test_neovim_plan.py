@@ -13,7 +13,7 @@ from kdevbox.templates import render
 # What each distribution's apt offers (from the issue): and the telescope each must get.
 DISTRIBUTIONS = [
     ("debian-12", "0.7.2-7", "release", "v0.2.2"),
-    ("debian-13", "0.10.4-8", "apt", "0.1.9"),
+    ("debian-13", "0.10.4-8", "apt", "v0.1.9"),
     ("ubuntu-22.04", "0.6.1-3", "release", "v0.2.2"),
     ("ubuntu-24.04", "0.9.5-6ubuntu2", "release", "v0.2.2"),
     ("no-candidate", None, "release", "v0.2.2"),
@@ -37,7 +37,7 @@ def test_apt_source_takes_candidate_version_and_matching_telescope() -> None:
 
 def test_release_version_is_what_the_plan_installs() -> None:
     plan = plan_neovim(Neovim(source="release", release_version="0.9.5"), "0.10.4", "h1")
-    assert (plan.source, plan.version, plan.plugins[TELESCOPE][1]) == ("release", (0, 9, 5), "0.1.9")
+    assert (plan.source, plan.version, plan.plugins[TELESCOPE][1]) == ("release", (0, 9, 5), "v0.1.9")
 
 
 def test_pinned_telescope_too_new_for_nvim_is_a_clear_error() -> None:

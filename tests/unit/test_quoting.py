@@ -50,7 +50,8 @@ git_url = st.builds(lambda tail: f"https://git.example.org/{tail}", url_tail)
 kconfig_text = st.one_of(
     st.sampled_from([p for p in PAYLOADS if not set(p) & set("\"'\\$`")]),
     st.text(
-        alphabet=st.characters(codec="utf-8", exclude_characters="\"'\\$`", min_codepoint=32), max_size=24
+        st.characters(codec="utf-8", exclude_categories=("Cc", "Zl", "Zp"), exclude_characters="\"'\\$`"),
+        max_size=24,
     ),
 )
 kconfig_value = kconfig_text.map(lambda text: f'CONFIG_KDEVBOX_TEST="{text}"')
