@@ -27,6 +27,10 @@ from kdevbox.target import Target
 from kdevbox.templates import render, rendered_file
 
 NVIM_LINK = "/usr/local/bin/nvim"
+# telescope's live_grep and grep_string need ripgrep; find_files uses fd (Debian: fdfind) when it can,
+# else find, which is slow on a kernel tree.
+SEARCH_TOOLS = ["ripgrep", "fd-find"]
+SEARCH_COMMANDS = {"ripgrep": "rg", "fd-find": "fdfind"}
 RELEASE_PREFIX = "/opt/nvim-"
 PACK_DIR = ".local/share/nvim/site/pack/kdevbox/start"
 CONFIG_DIR = ".config/nvim"
@@ -115,7 +119,9 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     home = target.account.home
 
     packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
-    apt_install("neovim and what kdevbox installs it with", packages)
+    apt_install(
+        "neovim, what kdevbox installs it with, and what telescope searches with", packages + SEARCH_TOOLS
+    )
     if plan.source == "release":
         install_tarball(
             name=f"neovim {format_version(plan.version)} release in {plan.release_dir}",

@@ -8,7 +8,14 @@ import posixpath
 
 from kdevbox.config import parse_version
 from kdevbox.facts import AptCandidate, GitCheckout
-from kdevbox.tasks.neovim import INIT_MARKER, NVIM_LINK, NeovimPlan, plan_neovim, plugin_path
+from kdevbox.tasks.neovim import (
+    INIT_MARKER,
+    NVIM_LINK,
+    SEARCH_COMMANDS,
+    NeovimPlan,
+    plan_neovim,
+    plugin_path,
+)
 from kdevbox.verify.targets import VerifyTarget
 
 
@@ -25,6 +32,13 @@ def _start_nvim(target: VerifyTarget, *args: str) -> tuple[int, str]:
     command = " ".join(["nvim", "--headless", *(["%s"] * (len(load) + len(args)))])
     result = target.run_as_user(command, *load, *args)
     return result.rc, result.stderr
+
+
+def test_telescope_search_tools_on_path(kdevbox_target: VerifyTarget) -> None:
+    """Without ripgrep, <leader>fg opens nothing and prints that it is a required dependency."""
+    for package, command in SEARCH_COMMANDS.items():
+        found = kdevbox_target.run_as_user(f"command -v {command}")
+        assert found.rc == 0, f"{command} ({package}) is not on {kdevbox_target.account.name}'s PATH"
 
 
 def test_nvim_version_and_source(kdevbox_target: VerifyTarget) -> None:
