@@ -55,6 +55,13 @@ class Model(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __repr__(self) -> str:
+        """Settings show up in tracebacks and assertion messages: never with a password in them."""
+        return mask_credentials(super().__repr__())
+
+    def __str__(self) -> str:
+        return mask_credentials(super().__str__())
+
     @field_validator("*", mode="before")
     @classmethod
     def _printable(cls, value: Any, info: ValidationInfo) -> Any:

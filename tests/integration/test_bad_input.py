@@ -39,6 +39,25 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"apt_proxy": {"http": "ftp://ada:hunter2@proxy.example.org"}},
         ["apt_proxy.http", "ftp://***@proxy.example.org"],
     ),
+    # Hostile values: each once ran as root or as the developer (issue 12); now refused up front.
+    (
+        "mirror-pipe",
+        {"guest": {"mirror": "http://mirror.example/debian|id>/tmp/x"}},
+        ["guest.mirror", "expected an http(s) URL"],
+    ),
+    ("build-root-semicolon", {"kernel": {"build_root": "~/build;rm -rf ~;#"}}, ["kernel.build_root", "path"]),
+    ("ampersand-path", {"kernel": {"source_dir": "/home/dev/R&D/linux"}}, ["kernel.source_dir", "path"]),
+    ("share-options", {"guest": {"share": "~/src,readonly=on,path=/"}}, ["guest.share", "path"]),
+    ("share-home", {"guest": {"share": "~/"}}, ["guest.share", "not the whole root or home"]),
+    ("dot-name", {"kernel": {"name": ".."}}, ["kernel.name", "not only dots"]),
+    ("carriage-return", {"neovim": {"leader": "\r"}}, ["neovim.leader", "control character"]),
+    ("wsl-kernel", {"kernel": {"wsl_kernel_path": "/mnt/c/k;id>/tmp/x"}}, ["kernel.wsl_kernel_path"]),
+    ("excludesfile-quote", {"git": {"excludesfile": '~/x"; id >/tmp/x; echo "'}}, ["git.excludesfile"]),
+    ("plain-http-releases", {"kernel": {"releases_url": "http://www.kernel.org/releases.json"}}, ["https"]),
+    ("password-only-url", {"apt_proxy": {"http": "http://:hunter2@proxy:99999"}}, ["apt_proxy.http", "***@"]),
+    ("slash-in-password", {"apt_proxy": {"http": "http://ada:hun/ter2@proxy"}}, ["apt_proxy.http", "***@"]),
+    ("host-less-proxy", {"apt_proxy": {"http": "ada:hunter2@proxy:3128"}}, ["apt_proxy.http", "***@"]),
+    ("misplaced-password", {"apt_proxy": {"password": "hunter2"}}, ["apt_proxy.password", "'***'"]),
 ]
 
 

@@ -4,6 +4,8 @@ releases.json stand-in on 127.0.0.1)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +99,27 @@ def test_wslconfig_line_doubles_backslashes() -> None:
         wslconfig_kernel_line("/mnt/c/Users/ada/kdevbox/bzImage")
         == r"kernel=C:\\Users\\ada\\kdevbox\\bzImage"
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "source", "refusal"),
+    [
+        ("6.6.1/../../.ssh", "v6.x/linux-6.6.1.tar.xz", "not a kernel version"),
+        ("6.6.1;id>x;#", "v6.x/linux-6.6.1.tar.xz", "not a kernel version"),
+        ("6.6.1", "v6.x/../../etc/linux-6.6.2.tar.xz", "not linux-6.6.1.tar"),
+        ("6.6.1", "OFFSITE/linux-6.6.1.tar.xz", "off http://127.0.0.1"),
+    ],
+)
+def test_hostile_releases_json_names_no_path(tmp_path: Path, version: str, source: str, refusal: str) -> None:
+    """releases.json is remote data: what it says must be a kernel version and a kernel.org tarball
+    before it names a directory or reaches make."""
+    with testhosts.http_server(tmp_path) as url:
+        tarball = (
+            source.replace("OFFSITE", "https://evil.example.org")
+            if "OFFSITE" in source
+            else f"{url}/{source}"
+        )
+        entry = {"moniker": "longterm", "version": version, "source": tarball, "iseol": False}
+        (tmp_path / "releases.json").write_text(json.dumps({"releases": [entry]}))
+        with pytest.raises(KernelOrgError, match=re.escape(refusal)):
+            resolve.__wrapped__("longterm", f"{url}/releases.json")

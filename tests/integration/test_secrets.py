@@ -1,0 +1,42 @@
+"""A proxy password never shows: not in pyinfra's --diff or -vv output (the guest image build script
+once carried it), not in the verification report or its JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.conftest import pyinfra_cli, verify, write_inventory
+from tests.testhosts import DEV_USER
+
+SECRET = "Hunter2Secret"
+
+
+def test_proxy_password_absent_from_diff_verbose_output_and_report(chroot_root: Path, tmp_path: Path) -> None:
+    name = f"@chroot{chroot_root}"
+    settings = {
+        "user": DEV_USER,
+        "apt_proxy": {"http": f"http://ada:{SECRET}@proxy.example.org:3128"},
+        "git": {"name": "Ada Kernel", "email": "ada@example.org"},
+        "neovim": {"source": "apt"},
+        "patch_mail": {"enabled": False},
+        "tools": {"packages": []},
+    }
+    inventory = write_inventory(tmp_path, [(name, settings)])
+
+    # --dry plans every operation (the guest build script included) and diffs every file it would write.
+    run = pyinfra_cli(inventory, "--dry", "--diff", "-vv", yes=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "build-guest-dev-kdevbox-guest.sh" in output, "the build script is planned (and diffed)"
+    assert "proxy.example.org" in output, "the proxy is named, masked"
+    assert SECRET not in output
+
+    # Verify against a host that was never deployed: the apt proxy checks fail, naming the proxy.
+    report = tmp_path / "report.json"
+    checked = verify(inventory, "kdevbox.verify.test_apt_proxy", extra=["--kdevbox-report", str(report)])
+    assert checked.failed == 2, checked.output
+    assert SECRET not in checked.output
+    text = report.read_text()
+    assert SECRET not in text
+    assert json.loads(text)["hosts"][name]["apt_proxy"]["status"] == "fail"
