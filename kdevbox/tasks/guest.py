@@ -21,6 +21,7 @@ from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir
 from kdevbox.templates import TEMPLATES, render
 
 BASE_CACHE = "/var/cache/kdevbox/guest-bases"
+BUILD_WORK = "/var/cache/kdevbox/guest-work"  # root's; builds in progress, and the lock on the bases
 SCRIPT_DIR = "/usr/local/lib/kdevbox"
 LOG_DIR = "/var/log/kdevbox"
 SELFTEST_SUMMARY = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
@@ -67,6 +68,7 @@ def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) 
         image_dir=image_dir(cfg, home),
         image=image_path(cfg, home),
         cache_dir=BASE_CACHE,
+        work_dir=BUILD_WORK,
         base_key=inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS),
         essentials=GUEST_ESSENTIALS,
         env_file=build_env_path(cfg, user),

@@ -143,6 +143,16 @@ def test_image_boot_and_edit_build_boot(
             get_size.with_name("get_size.aside").rename(get_size)
         assert failing.returncode == 1, failing.stdout + failing.stderr
         assert "FAILED size: get_size (failed)" in failing.stdout and "kcmp" not in failing.stdout
+
+        # A setting that rebuilds the image while the guest runs from it: refused, image untouched.
+        image = root / images(DEV_USER) / "kguest.qcow2"
+        before = image.stat().st_mtime_ns
+        refused = pyinfra_cli(setup(packages=["less"]), deploy_file=GUEST_IMAGE)
+        pid = (root / images(DEV_USER) / "kguest.pid").read_text().strip()
+        assert refused.returncode != 0
+        assert f"guest kguest runs (pid {pid})" in refused.stdout + refused.stderr, refused.stdout
+        assert image.stat().st_mtime_ns == before and vm("run", "true").returncode == 0
+        setup(packages=[])
     finally:
         vm.stop()
 
@@ -165,15 +175,34 @@ def test_image_boot_and_edit_build_boot(
         vm2.stop()
     assert other_fingerprint.split()[1] != fingerprint.split()[1]
 
-    # Another package: rebuilt from the cached base (no second debootstrap), then unchanged. The
-    # cache outlives test runs, so what counts is that this rebuild neither added nor redid a base.
+    # Another package for the developer's guest: rebuilt from the cached base (no second
+    # debootstrap), then unchanged. The cache outlives test runs, so what counts is that this rebuild
+    # neither added nor redid a base. Meanwhile the developer has planted links to root's files
+    # where the build writes, and an interrupted build left its leftovers: root follows no link
+    # (the targets keep content and owner), the leftovers go, the old image is kept as .prev.
     bases = root / "var/cache/kdevbox/guest-bases"
     cached = {base.name: base.stat().st_mtime_ns for base in bases.iterdir()}
-    inventory = setup("root", packages=["less"])
+    targets = {part: root / f"etc/kdevbox-test-{part}" for part in ("vmlinuz", "qcow2.inputs")}
+    guests = root / images(DEV_USER)
+    for part, target in targets.items():
+        target.write_text("root's own\n")
+        (guests / f"kguest.{part}").unlink()
+        (guests / f"kguest.{part}").symlink_to(f"/etc/kdevbox-test-{part}")
+    work = root / "var/cache/kdevbox/guest-work"
+    leftovers = [bases / f"{next(iter(cached))}.tmp", work / "dev+kguest.interrupted"]
+    for leftover in leftovers:
+        leftover.mkdir(parents=True)
+    inventory = setup(DEV_USER, **{**guest_settings, "name": "kguest", "packages": ["less"]})
     rebuilt = deploy(inventory, GUEST_IMAGE)[name]
-    assert any("build guest image" in op for ops in rebuilt["changed"] for op in ops)
+    assert any("build guest image" in op for ops in rebuilt["changed"] for op in ops), rebuilt
     assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []
-    assert cached and {base.name: base.stat().st_mtime_ns for base in bases.iterdir()} == cached
+    assert cached == {base.name: base.stat().st_mtime_ns for base in bases.iterdir()}
+    for part, target in targets.items():
+        assert target.read_text() == "root's own\n" and target.stat().st_uid == 0, part
+        planted = guests / f"kguest.{part}"
+        assert not planted.is_symlink() and planted.stat().st_uid == planted.parent.stat().st_uid
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert (guests / "kguest.qcow2.prev").is_file()
 
 
 # From one guest, the other's sshd on the bridge (python3 is in every kdevbox guest image). Passed
