@@ -1,6 +1,7 @@
 """Guest networking. guest.network: bridge: the bridge holds its address and is up, the guest's tap
 is the developer's and on the bridge, and systemd-networkd files make both again at boot.
-guest.network: user: the guest has no tap left, nor networkd files that would make one."""
+guest.network: user: the guest has no kdevbox tap left (a device of that name kdevbox did not
+make is not its to remove), nor networkd files that would make one."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def test_bridge_and_tap_are_up(kdevbox_target: VerifyTarget) -> None:
     assert bridge is not None and bridge.kind == "bridge", f"no bridge {cfg.bridge}"
     assert bridge.up and bridge.addresses == (str(cfg.bridge_address),), bridge
     assert tap is not None and tap.kind == "tun", f"no tap {cfg.tap_name}"
+    assert bridge.made_by_kdevbox and tap.made_by_kdevbox, "kdevbox's devices carry its ifalias"
     assert tap.owner == kdevbox_target.account.name, f"{cfg.tap_name} belongs to {tap.owner}"
     assert tap.master == cfg.bridge and tap.up, tap
 
@@ -45,7 +47,8 @@ def test_networkd_files(kdevbox_target: VerifyTarget) -> None:
 @applies_when(lambda config: _network(config) == "user")
 def test_user_network_leaves_no_tap(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
-    assert cfg.tap_name not in _links(kdevbox_target), f"{cfg.tap_name} is still there"
+    tap = _links(kdevbox_target).get(cfg.tap_name)
+    assert tap is None or not tap.made_by_kdevbox, f"kdevbox's {cfg.tap_name} is still there"
     for _, name, interface in networkd_files(cfg):
         unit = kdevbox_target.host.file(posixpath.join(NETWORKD_DIR, name))
         assert interface != cfg.tap_name or not unit.exists, f"{unit.path} would make {cfg.tap_name} again"

@@ -41,9 +41,14 @@ def test_release_neovim_plugins_and_user_init(
         }
         return write_inventory(tmp_path, [(name, {"user": DEV_USER})], group_data=group)
 
+    # A run killed right after `git init` of a plugin left a checkout without origin: the next run
+    # converges (it once failed with "No such remote 'origin'" on every later run).
+    plenary = f"/home/{DEV_USER}/.local/share/nvim/site/pack/kdevbox/start/plenary.nvim"
+    subprocess.run(["chroot", str(chroot_root), "su", DEV_USER, "-c", f"git init -q {plenary}"], check=True)
     inventory = setup()
     first = deploy(inventory)[name]
     changed = {op for names in first["changed"] for op in names}
+    assert _head(chroot_root, "plenary.nvim") == tag_commit(editor_upstreams.repos, "plenary.nvim", "v0.1.4")
     version = editor_upstreams.release.version
     assert f"neovim | neovim {version} release in /opt/nvim-{version}" in changed
     # Debian 12's neovim 0.7.2 gets the newest telescope that supports it.

@@ -311,6 +311,20 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
                 for dev in ("kdevbr0", "tap-knet1")
                 for kind in ("netdev", "network")
             ]
+
+            # A device of the tap's name that kdevbox did not make: user networking leaves it, bridge
+            # networking refuses to take it over, naming it.
+            subprocess.run(
+                ["ip", "-n", netns, "tuntap", "add", "dev", "tap-knet2", "mode", "tap"], check=True
+            )
+            assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
+            taken = pyinfra_cli(setup("knet2"), deploy_file=GUEST_IMAGE, netns=netns)
+            assert taken.returncode != 0
+            assert "tap-knet2 exists and kdevbox did not make it" in taken.stdout + taken.stderr, taken.stdout
+            links = subprocess.run(
+                ["ip", "-n", netns, "-d", "link", "show", "tap-knet2"], capture_output=True
+            )
+            assert foreign.returncode == 0 and b"alias kdevbox" not in foreign.stdout
         finally:
             for vm in vms:
                 kill_guest(root, vm.name)
