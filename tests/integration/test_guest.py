@@ -321,7 +321,7 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
             taken = pyinfra_cli(setup("knet2"), deploy_file=GUEST_IMAGE, netns=netns)
             assert taken.returncode != 0
             assert "tap-knet2 exists and kdevbox did not make it" in taken.stdout + taken.stderr, taken.stdout
-            links = subprocess.run(
+            foreign = subprocess.run(
                 ["ip", "-n", netns, "-d", "link", "show", "tap-knet2"], capture_output=True
             )
             assert foreign.returncode == 0 and b"alias kdevbox" not in foreign.stdout
