@@ -124,6 +124,12 @@ def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_pat
     assert refused.returncode != 0 and "is the running kernel: boot another one first" in refused.stderr
     missing = uninstall("9.9.9-nothere")
     assert missing.returncode != 0 and "'9.9.9-nothere': not installed; installed: " in missing.stderr
+    # A distribution's kernel (dpkg owns its files): apt's to remove, so refused with a pointer to apt.
+    packaged = "6.1.0-99-amd64"
+    _install_fake_kernel_package(root, tmp_path, packaged)
+    distro = uninstall(packaged)
+    assert distro.returncode != 0 and f"'{packaged}': belongs to a distribution package" in distro.stderr
+    assert (root / f"boot/vmlinuz-{packaged}").is_file()
     assert all(path.is_file() for path in installed)
 
     # --dry lists exactly what would go, and removes nothing; then it goes.
@@ -135,6 +141,24 @@ def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_pat
     assert uninstall(release).returncode == 0
     assert not any(path.exists() for path in installed)
     assert (root / f"boot/vmlinuz-{running}").is_file()
+
+
+def _install_fake_kernel_package(root: Path, workdir: Path, release: str) -> None:
+    """A package owning /boot/vmlinuz-<release> and /lib/modules/<release>, as linux-image-* does."""
+    package = workdir / "fake-kernel"
+    (package / "DEBIAN").mkdir(parents=True)
+    (package / "boot").mkdir()
+    (package / "boot" / f"vmlinuz-{release}").write_text("a packaged kernel\n")
+    (package / "lib/modules" / release).mkdir(parents=True)
+    (package / "lib/modules" / release / "modules.order").write_text("")
+    (package / "DEBIAN/control").write_text(
+        f"Package: linux-image-{release}\nVersion: 1\nArchitecture: all\n"
+        "Maintainer: kdevbox tests <tests@example.org>\nDescription: stand-in for a packaged kernel\n"
+    )
+    subprocess.run(
+        ["dpkg-deb", "-b", "--root-owner-group", str(package), str(root / "tmp/fake.deb")], check=True
+    )
+    subprocess.run(["chroot", str(root), "dpkg", "-i", "/tmp/fake.deb"], check=True, capture_output=True)
 
 
 @pytest.fixture()
