@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import posixpath
 
+import pytest
+
 from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir, fragment_text, requested_options
 from kdevbox.verify.targets import VerifyTarget
 
@@ -42,6 +44,19 @@ def test_compile_commands_complete(kdevbox_target: VerifyTarget) -> None:
         "python3 %s %s %s %s", posixpath.join(build, "kdevbox-check-ccdb.py"), database.path, source, build
     )
     assert check.rc == 0, check.stderr or check.stdout
+
+
+def test_clangd_checks_a_kernel_file_without_errors(kdevbox_target: VerifyTarget) -> None:
+    """clangd, as the developer with kdevbox's clangd config, on a file of the built tree: no error
+    (a GCC-only flag it rejects shows up as an error at line 1 of every kernel file)."""
+    if kdevbox_target.run_as_user("command -v clangd").rc != 0:
+        pytest.skip("no clangd on the developer's PATH (the devbox deploy installs it)")
+    source = kdevbox_target.host.check_output(
+        "readlink -f %s", posixpath.join(_build_dir(kdevbox_target), "source")
+    )
+    check = kdevbox_target.run_as_user("cd %s && clangd --check=init/main.c 2>&1", source)
+    errors = [line for line in check.stdout.splitlines() if line.startswith("E[") or "error:" in line]
+    assert check.rc == 0 and not errors, "\n".join(errors[:10]) or check.stdout[-2000:]
 
 
 def test_selftests_installed(kdevbox_target: VerifyTarget) -> None:
