@@ -224,6 +224,23 @@ class GitCheckout(FactBase[Checkout | None]):
         )
 
 
+class GitRemoteRefs(FactBase[tuple[str, ...]]):
+    """The tag and branch names a git remote offers (one round trip); empty when it cannot be asked
+    (no git yet, no network): callers then skip what they would check with it."""
+
+    def command(self, url: str) -> str:
+        return f"git ls-remote --tags --heads -- {shlex.quote(url)} 2>/dev/null || true"
+
+    def process(self, output: Iterable[str]) -> tuple[str, ...]:
+        names = []
+        for line in output:
+            _sha, _, ref = line.strip().partition("\t")
+            name = ref.removeprefix("refs/tags/").removeprefix("refs/heads/").removesuffix("^{}")
+            if name and name not in names:
+                names.append(name)
+        return tuple(names)
+
+
 @dataclass(frozen=True)
 class WslInfo:
     """Whether the host is a WSL2 distro, and whether it has /dev/kvm to give QEMU."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ from kdevbox.config import (
     telescope_requirement,
     telescope_tag_for,
 )
-from kdevbox.facts import AptCandidate
+from kdevbox.facts import AptCandidate, GitCheckout, GitRemoteRefs
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.operations import apt_install, git_checkout, install_tarball
 from kdevbox.target import Target
@@ -112,9 +114,33 @@ def plugin_path(home: str, name: str) -> str:
     return posixpath.join(home, PACK_DIR, name)
 
 
+def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str) -> None:
+    """A ref the settings pin that the plugin's remote does not have stops the run before anything is
+    cloned, with the nearest names it does have. Asked only when the checkout is not already at that
+    ref, and skipped when the host cannot ask the remote (no git yet, no network)."""
+    problems = []
+    for name, override in cfg.plugins.items():
+        url, ref = plan.plugins[name]
+        if override.ref is None or re.fullmatch(r"[0-9a-f]{7,40}", ref):
+            continue
+        checkout = host.get_fact(GitCheckout, path=plugin_path(home, name))
+        if checkout is not None and checkout.ref == ref:
+            continue
+        offered = host.get_fact(GitRemoteRefs, url=url)
+        if offered and ref not in offered:
+            near = difflib.get_close_matches(ref, offered, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(near)}?" if near else f"it has {', '.join(offered[-8:])}"
+            problems.append(
+                Problem(host.name, f"neovim.plugins.{name}.ref", ref, f"not a ref of {url}: {hint}")
+            )
+    if problems:
+        raise ConfigError(problems, headline="neovim plugin refs that their remotes do not have")
+
+
 @deploy("neovim")
 def neovim_setup(cfg: Neovim, target: Target) -> None:
     plan = host_plan(cfg)  # before any operation: an impossible plugin pin stops the run here
+    check_pinned_refs(cfg, plan, target.account.home)
     as_user = target.as_user
     home = target.account.home
 

@@ -87,6 +87,16 @@ def test_release_neovim_plugins_and_user_init(
     )
     assert tree_digest(chroot_root, *watched) == before
 
+    # A ref the remote does not have (a `v` short: upstream's 0.1.x tags have none, from v0.1.9 on
+    # they do) stops the run too, naming the nearest ones the remote has.
+    plenary = "plenary.nvim"
+    result = pyinfra_cli(setup(plugins={**plugins, plenary: {**plugins[plenary], "ref": "0.1.4"}}))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{name}: neovim.plugins.{plenary}.ref = '0.1.4': not a ref of " in output, output
+    assert "did you mean v0.1.4" in output
+    assert tree_digest(chroot_root, *watched) == before
+
     # A tarball whose checksum does not match fails, and the installed neovim stays as it was.
     result = pyinfra_cli(setup(plugins=pin("0.1.7"), release_sha256="0" * 64))
     output = result.stdout + result.stderr
