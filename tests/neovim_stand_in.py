@@ -29,11 +29,34 @@ function telescope.load_extension(name)
 end
 return telescope
 """,
+        # Like telescope's own: live_grep without ripgrep notifies an error and opens nothing.
         "lua/telescope/builtin.lua": """local builtin = {}
 for _, name in ipairs({ 'find_files', 'live_grep', 'buffers' }) do
-  builtin[name] = function() return name end
+  builtin[name] = function()
+    if name == 'live_grep' and vim.fn.executable('rg') == 0 then
+      vim.notify("'ripgrep', or similar alternative, is a required dependency for the live_grep picker.",
+        vim.log.levels.ERROR)
+      return
+    end
+    local buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_open_win(buf, true, { relative = 'editor', row = 1, col = 1, width = 20, height = 5 })
+  end
 end
 return builtin
+""",
+        # Like telescope 0.1.x's health check: ripgrep and fd, as ERROR when missing.
+        "lua/telescope/health.lua": """local health = vim.health or require('health')
+local ok = health.ok or health.report_ok
+local error = health.error or health.report_error
+local start = health.start or health.report_start
+return {
+  check = function()
+    start('Checking external dependencies')
+    for _, tool in ipairs({ 'rg', 'fdfind' }) do
+      if vim.fn.executable(tool) == 1 then ok(tool .. ': found') else error(tool .. ': not found') end
+    end
+  end,
+}
 """,
     },
     "telescope-heading.nvim": {
