@@ -9,7 +9,18 @@ Validate without touching a host: the first thing every deploy does.
 # (under `sudo pyinfra ...`, the user who ran sudo).
 # user = "alice"
 
+# The proxy every download goes through: neovim's release, plugin and kernel checkouts, kernel.org
+# (on this machine too), pip (b4, compiledb), apt (unless apt_proxy is set) and the guest build.
+# Passwords are allowed: they only ever reach 0600 files. system: also your login shells and sudo.
+# proxy = {
+#     "http": "http://alice:password@proxy.example.com:3128",
+#     "https": "http://alice:password@proxy.example.com:3128",
+#     "no_proxy": ["git.internal.example.com"],
+#     "system": False,
+# }
+
 # apt's proxy. Written to /etc/apt/apt.conf.d/80kdevbox-proxy when set, removed when not.
+# When apt_proxy is not set at all, apt uses `proxy`.
 # Credentials in the URL are allowed (the file is then mode 0600) and masked in pyinfra's output.
 # apt_proxy = {
 #     "http": "http://proxy.example.com:3128",

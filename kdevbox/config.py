@@ -110,6 +110,43 @@ class AptProxy(Model):
         )
 
 
+class Proxy(Model):
+    """The proxy every download kdevbox makes goes through: on hosts (curl, git, pip, apt when
+    `apt_proxy` is unset, the guest build) and on the controller (kernel.org's release list)."""
+
+    http: ProxyUrl | None = Field(default=None, description="for http:// downloads (http_proxy)")
+    https: ProxyUrl | None = Field(default=None, description="for https:// downloads (https_proxy)")
+    no_proxy: list[Hostname] = Field(default_factory=list, description="hosts reached directly")
+    system: bool = Field(
+        default=False,
+        description="also for your own shells: /etc/profile.d/kdevbox-proxy.sh exports the variables "
+        "(upper and lower case) from 0600 files, and sudo keeps them",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.http is not None or self.https is not None
+
+    @property
+    def shown(self) -> str:
+        """The proxy as messages name it: credentials masked."""
+        return ", ".join(mask_credentials(str(url)) for url in (self.http, self.https) if url) or "none"
+
+    @property
+    def single(self) -> str | None:
+        """One proxy for tools that take one (pip): the https one, as most downloads are https."""
+        url = self.https or self.http
+        return None if url is None else str(url)
+
+    def environment(self) -> dict[str, str]:
+        """The variables curl, git, pip and requests read, lower and upper case."""
+        values = {"http_proxy": self.http, "https_proxy": self.https}
+        env = {name: str(url) for name, url in values.items() if url is not None}
+        if self.no_proxy:
+            env["no_proxy"] = ",".join(self.no_proxy)
+        return {**env, **{name.upper(): value for name, value in env.items()}}
+
+
 class SendEmail(Model):
     """git send-email over SMTP. Passwords never live here: use a git credential helper."""
 
@@ -736,7 +773,10 @@ class HostConfig(Model):
     user: Username | None = Field(
         default=None, description="developer account; default: the account the connection logs in as"
     )
-    apt_proxy: AptProxy = Field(default_factory=AptProxy)
+    proxy: Proxy = Field(default_factory=Proxy)
+    apt_proxy: AptProxy = Field(
+        default_factory=AptProxy, description="apt's proxy; when not set at all, apt uses `proxy`"
+    )
     git: Git = Field(default_factory=Git)
     clangd: Clangd = Field(default_factory=Clangd)
     neovim: Neovim = Field(default_factory=Neovim)
@@ -745,3 +785,12 @@ class HostConfig(Model):
     guest: Guest = Field(default_factory=Guest)
     patch_mail: PatchMail = Field(default_factory=PatchMail)
     tools: Tools = Field(default_factory=Tools)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apt_follows_proxy(cls, data: Any) -> Any:
+        """apt keeps its own `apt_proxy`; a host that sets only `proxy` gets it for apt too."""
+        if isinstance(data, dict) and "apt_proxy" not in data and isinstance(data.get("proxy"), dict):
+            apt = {key: data["proxy"][key] for key in ("http", "https", "no_proxy") if key in data["proxy"]}
+            data = {**data, "apt_proxy": apt}
+        return data

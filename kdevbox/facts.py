@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from kdevbox.shell import sourcing
+
 LOGIN_USER = '"${SUDO_USER:-$(id -un)}"'
 
 
@@ -228,8 +230,8 @@ class GitRemoteRefs(FactBase[tuple[str, ...]]):
     """The tag and branch names a git remote offers (one round trip); empty when it cannot be asked
     (no git yet, no network): callers then skip what they would check with it."""
 
-    def command(self, url: str) -> str:
-        return f"git ls-remote --tags --heads -- {shlex.quote(url)} 2>/dev/null || true"
+    def command(self, url: str, env_file: str | None = None) -> str:
+        return f"{sourcing(env_file)}git ls-remote --tags --heads -- {shlex.quote(url)} 2>/dev/null || true"
 
     def process(self, output: Iterable[str]) -> tuple[str, ...]:
         names = []

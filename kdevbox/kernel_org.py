@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from kdevbox.config import Proxy
+from kdevbox.secrets import mask_credentials
+
 TIMEOUT = (10, 30)  # connect, read: seconds
 
 
@@ -26,16 +29,32 @@ class KernelOrgRelease:
     sha256: str
 
 
-def _get(url: str) -> requests.Response:
+Proxies = tuple[tuple[str, str], ...]  # requests' proxies as pairs: hashable, so resolve() caches
+
+
+def _get(url: str, proxies: Proxies) -> requests.Response:
     try:
-        response = requests.get(url, timeout=TIMEOUT)
+        response = requests.get(url, timeout=TIMEOUT, proxies=dict(proxies) or None)
         response.raise_for_status()
     except requests.RequestException as exc:
+        via = mask_credentials(dict(proxies).get("https") or dict(proxies).get("http") or "")
         raise KernelOrgError(
-            f"cannot fetch {url}: {exc.__class__.__name__}: {exc}; check the network (or apt/https "
-            "proxy), or set kernel.releases_url to a mirror, or use kernel.source 'git'"
+            mask_credentials(
+                f"cannot fetch {url}{f' through proxy {via}' if via else ''}: {exc.__class__.__name__}: "
+                f"{exc}; check the network and `proxy`, or set kernel.releases_url to a mirror, or use "
+                "kernel.source 'git'"
+            )
         ) from None
     return response
+
+
+def proxies_for(proxy: Proxy) -> Proxies:
+    """`proxy` as requests takes it: the controller asks kernel.org through it too."""
+    pairs = {"http": proxy.http, "https": proxy.https}
+    found = [(scheme, str(url)) for scheme, url in pairs.items() if url is not None]
+    if found and proxy.no_proxy:
+        found.append(("no_proxy", ",".join(proxy.no_proxy)))
+    return tuple(found)
 
 
 def _pick(channel: str, releases: list[dict[str, object]]) -> dict[str, object]:
@@ -48,11 +67,11 @@ def _pick(channel: str, releases: list[dict[str, object]]) -> dict[str, object]:
     raise KernelOrgError(f"kernel.org has no release on channel '{channel}'; it offers: {offered}")
 
 
-def _published_sha256(tarball_url: str) -> str:
+def _published_sha256(tarball_url: str, proxies: Proxies) -> str:
     """The tarball's sum from sha256sums.asc beside it (kernel.org publishes one per directory)."""
     sums_url = posixpath.join(posixpath.dirname(tarball_url), "sha256sums.asc")
     name = posixpath.basename(tarball_url)
-    for line in _get(sums_url).text.splitlines():
+    for line in _get(sums_url, proxies).text.splitlines():
         match = re.fullmatch(r"([0-9a-f]{64})\s+\*?(\S+)", line.strip())
         if match and match.group(2) == name:
             return match.group(1)
@@ -62,10 +81,10 @@ def _published_sha256(tarball_url: str) -> str:
 
 
 @cache
-def resolve(channel: str, releases_url: str) -> KernelOrgRelease:
+def resolve(channel: str, releases_url: str, proxies: Proxies = ()) -> KernelOrgRelease:
     """The release a channel names right now (asked once per run: every host gets the same one)."""
     try:
-        releases = _get(releases_url).json()["releases"]
+        releases = _get(releases_url, proxies).json()["releases"]
     except (ValueError, KeyError, TypeError):
         raise KernelOrgError(f"{releases_url} is not kernel.org's releases.json format") from None
     release = _pick(channel, releases)
@@ -81,7 +100,7 @@ def resolve(channel: str, releases_url: str) -> KernelOrgRelease:
         )
     version = str(release.get("version"))
     _check_remote(releases_url, version, source)
-    return KernelOrgRelease(channel, version, source, _published_sha256(source))
+    return KernelOrgRelease(channel, version, source, _published_sha256(source, proxies))
 
 
 VERSION = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?(-rc[0-9]+)?")

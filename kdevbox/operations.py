@@ -14,7 +14,8 @@ from pyinfra.operations import apt, files, pip
 
 from kdevbox.facts import CHECKOUT_REF_KEY, KDEVBOX_LINK_ALIAS, GitCheckout, NetworkState
 from kdevbox.secrets import mask_credentials
-from kdevbox.shell import words
+from kdevbox.shell import sourcing, words
+from kdevbox.templates import render
 
 
 def sha256_text(content: str) -> str:
@@ -38,16 +39,33 @@ VENV_ROOT = "/opt/kdevbox/venvs"
 LINK_DIR = "/usr/local/bin"
 
 
-def pip_tool(package: str, version: str, present: bool = True) -> None:
+def pip_tool(package: str, version: str, present: bool = True, proxy: str | None = None) -> None:
     """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
 
     Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
-    Needs python3-venv. present=False only drops the link: the venv stays, inert.
+    Needs python3-venv. present=False only drops the link: the venv stays, inert. proxy (a URL that
+    may carry a password) goes into the venv's own pip.conf, 0600.
     """
     venv = posixpath.join(VENV_ROOT, package)
     if present:
         pip.venv(name=f"virtualenv for {package}", path=venv, python="python3")
-        pip.packages(name=f"{package} {version}", packages=[f"{package}=={version}"], virtualenv=venv)
+        conf = posixpath.join(venv, "pip.conf")
+        if proxy is None:
+            files.file(name=f"no proxy in {conf}", path=conf, present=False)
+        else:
+            content = render("proxy/pip.conf.j2", proxy=proxy)
+            secret_file(
+                name=f"proxy for {package}'s pip in {conf}",
+                path=conf,
+                sha256=sha256_text(content),
+                mode="600",
+                user="root",
+                group="root",
+                _stdin=content,
+            )
+        pip.packages(
+            name=f"{package} {version} (pip, from PyPI)", packages=[f"{package}=={version}"], virtualenv=venv
+        )
     files.link(
         name=f"{package} on PATH",
         path=posixpath.join(LINK_DIR, package),
@@ -86,7 +104,9 @@ def secret_file(path: str, sha256: str, mode: str, user: str, group: str) -> Gen
 
 
 @operation()
-def git_checkout(path: str, url: str, ref: str, hint: str = "") -> Generator[StringCommand]:
+def git_checkout(
+    path: str, url: str, ref: str, hint: str = "", env_file: str | None = None, via: str = ""
+) -> Generator[StringCommand]:
     """A shallow checkout of ref (tag, branch or commit) from url at path; moves when ref changes.
 
     Equivalent to `git clone --depth 1 -b ref`, but also for commits, and a changed ref fetches
@@ -98,6 +118,8 @@ def git_checkout(path: str, url: str, ref: str, hint: str = "") -> Generator[Str
     + url: the remote (origin)
     + ref: tag, branch or commit
     + hint: what the user can change when the fetch fails
+    + env_file: a 0600 file of proxy variables the fetch exports first (see kdevbox.tasks.proxy)
+    + via: the proxy, masked, for the failure message
 
     **Example:**
 
@@ -140,6 +162,7 @@ def git_checkout(path: str, url: str, ref: str, hint: str = "") -> Generator[Str
     # A tag is fetched as a local tag too, so `git describe` (and the kernel's version) sees it.
     fetch = StringCommand(git, "fetch", "-q", "--depth", "1", "origin")
     yield StringCommand(
+        sourcing(env_file),
         "if !",
         fetch,
         QuoteString(f"+refs/tags/{ref}:refs/tags/{ref}"),
@@ -147,7 +170,7 @@ def git_checkout(path: str, url: str, ref: str, hint: str = "") -> Generator[Str
         fetch,
         QuoteString(ref),
         '2>&1); then echo "kdevbox: could not fetch"',
-        QuoteString(f"{ref} from {mask_credentials(url)}"),
+        QuoteString(f"{ref} from {mask_credentials(url)}" + (f" through proxy {via}" if via else "")),
         '"($(printf %s "$out" | tail -n 1))"',
         QuoteString(f"; {hint}" if hint else ""),
         ">&2; exit 1; fi",
@@ -161,7 +184,13 @@ SOURCE_MARKER = ".kdevbox-source"
 
 @operation()
 def install_tarball(
-    url: str, sha256: str, dest: str, strip_components: int = 1, hint: str = ""
+    url: str,
+    sha256: str,
+    dest: str,
+    strip_components: int = 1,
+    hint: str = "",
+    env_file: str | None = None,
+    via: str = "",
 ) -> Generator[StringCommand]:
     """Download url on the host, check its sha256, unpack it to dest: all or nothing.
 
@@ -175,6 +204,8 @@ def install_tarball(
     + dest: the directory it becomes
     + strip_components: leading path parts of the tarball to drop
     + hint: what the user can change when the download fails
+    + env_file: a 0600 file of proxy variables the download exports first (see kdevbox.tasks.proxy)
+    + via: the proxy, masked, for the failure message
 
     **Example:**
 
@@ -192,10 +223,11 @@ def install_tarball(
         "set -e; tmp=$(mktemp -d",
         QuoteString(posixpath.join(parent, ".kdevbox-unpack.XXXXXX")),
         "); trap 'rm -rf \"$tmp\"' EXIT;",
+        sourcing(env_file),
         'if ! curl -fsSL --retry 2 --connect-timeout 30 -o "$tmp/download"',
         QuoteString(url),
         '2>"$tmp/error"; then echo "kdevbox: could not download"',
-        QuoteString(mask_credentials(url)),
+        QuoteString(mask_credentials(url) + (f" through proxy {via}" if via else "")),
         '"($(tail -n 1 "$tmp/error"))"',
         QuoteString(f"; {hint}" if hint else ""),
         ">&2; exit 1; fi;",

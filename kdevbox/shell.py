@@ -18,3 +18,11 @@ def sh(value: object) -> str:
 def words(*parts: object) -> str:
     """A command line of which every part is one shell word (program and arguments)."""
     return " ".join(sh(part) for part in parts)
+
+
+def sourcing(env_file: str | None) -> str:
+    """A command prefix exporting the variables of env_file (a 0600 file only its account reads:
+    secrets stay off command lines); nothing when there is no file to read."""
+    if env_file is None:
+        return ""
+    return f"if [ -r {sh(env_file)} ]; then set -a; . {sh(env_file)}; set +a; fi; "

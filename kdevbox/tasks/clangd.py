@@ -33,7 +33,12 @@ def clangd_setup(cfg: Clangd, target: Target) -> None:
         target=versioned,
         present=versioned is not None,
     )
-    pip_tool("compiledb", cfg.compiledb_version, present=cfg.compile_db == "compiledb")
+    pip_tool(
+        "compiledb",
+        cfg.compiledb_version,
+        present=cfg.compile_db == "compiledb",
+        proxy=target.config.proxy.single,
+    )
 
     config = clangd_config_path(target.account.home)
     files.directory(

@@ -18,11 +18,12 @@ from pyinfra.operations import files, server
 from kdevbox.config import Kernel
 from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, RunningConfig, RunningKernelConfig
 from kdevbox.inventory import ConfigError, Problem
-from kdevbox.kernel_org import KernelOrgError, resolve
+from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
 from kdevbox.operations import apt_install, git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
+from kdevbox.tasks.proxy import downloads
 from kdevbox.templates import TEMPLATES, render, rendered_file
 
 BUILD_DEPENDENCIES = [
@@ -104,8 +105,9 @@ def build_dir(cfg: Kernel, home: str) -> str:
     return posixpath.join(expand_home(cfg.build_root, home), cfg.name)
 
 
-def _tree(cfg: Kernel, home: str) -> KernelTree:
+def _tree(cfg: Kernel, target: Target) -> KernelTree:
     """Resolve the source (a kernel.org channel is asked here, on the controller) to paths."""
+    home = target.account.home
     build = build_dir(cfg, home)
     if cfg.source == "path":
         assert cfg.path is not None
@@ -114,7 +116,7 @@ def _tree(cfg: Kernel, home: str) -> KernelTree:
     if cfg.source == "git":
         return KernelTree(source, build, f"git:{cfg.git_url}@{cfg.tag}")
     try:
-        release = resolve(cfg.channel, cfg.releases_url)
+        release = resolve(cfg.channel, cfg.releases_url, proxies_for(target.config.proxy))
     except KernelOrgError as exc:
         raise _fail("kernel.channel", cfg.channel, str(exc)) from None
     logger.info(f"{host.name}: kernel.org {cfg.channel} is {release.version} (pinned for this run)")
@@ -123,6 +125,8 @@ def _tree(cfg: Kernel, home: str) -> KernelTree:
 
 def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
     as_user = target.as_user
+    fetching = downloads(target.config.proxy, target.account.home)
+    env_file, via = fetching.user_env, fetching.via
     if cfg.source == "git":
         git_checkout(
             name=f"kernel {cfg.tag} from {cfg.git_url}",
@@ -130,16 +134,20 @@ def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
             url=cfg.git_url,
             ref=cfg.tag,
             hint="set kernel.git_url to a mirror you reach, or kernel.source 'path' for a tree you have",
+            env_file=env_file,
+            via=via,
             **as_user,
         )
     elif cfg.source == "release":
-        release = resolve(cfg.channel, cfg.releases_url)
+        release = resolve(cfg.channel, cfg.releases_url, proxies_for(target.config.proxy))
         install_tarball(
             name=f"linux {release.version} from kernel.org",
             url=release.tarball_url,
             sha256=release.sha256,
             dest=tree.source,
             hint="set kernel.releases_url to a mirror you reach, or kernel.source 'git'",
+            env_file=env_file,
+            via=via,
             **as_user,
         )
     elif not host.get_fact(File, path=posixpath.join(tree.source, "Makefile")):
@@ -150,13 +158,13 @@ def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
 def kernel_fetch(cfg: Kernel, target: Target) -> None:
     """Only fetch cfg's tree (a git tag or a kernel.org release), e.g. to read or patch it first."""
     apt_install("kernel fetch tools", ["git", "curl", "ca-certificates", "xz-utils"])
-    _fetch(cfg, _tree(cfg, target.account.home), target)
+    _fetch(cfg, _tree(cfg, target), target)
 
 
 @deploy("kernel")
 def kernel_build(cfg: Kernel, target: Target) -> None:
     """Fetch, configure and build cfg's kernel as the developer; install it only when asked."""
-    tree = _tree(cfg, target.account.home)
+    tree = _tree(cfg, target)
     as_user = target.as_user
     fragment = fragment_text(cfg)
     running = _running_config(cfg)

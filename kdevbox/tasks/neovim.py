@@ -26,6 +26,7 @@ from kdevbox.facts import AptCandidate, GitCheckout, GitRemoteRefs
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.operations import apt_install, git_checkout, install_tarball
 from kdevbox.target import Target
+from kdevbox.tasks.proxy import Downloads, downloads
 from kdevbox.templates import render, rendered_file
 
 NVIM_LINK = "/usr/local/bin/nvim"
@@ -114,7 +115,7 @@ def plugin_path(home: str, name: str) -> str:
     return posixpath.join(home, PACK_DIR, name)
 
 
-def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str) -> None:
+def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downloads) -> None:
     """A ref the settings pin that the plugin's remote does not have stops the run before anything is
     cloned, with the nearest names it does have. Asked only when the checkout is not already at that
     ref, and skipped when the host cannot ask the remote (no git yet, no network)."""
@@ -126,7 +127,7 @@ def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str) -> None:
         checkout = host.get_fact(GitCheckout, path=plugin_path(home, name))
         if checkout is not None and checkout.ref == ref:
             continue
-        offered = host.get_fact(GitRemoteRefs, url=url)
+        offered = host.get_fact(GitRemoteRefs, url=url, env_file=fetching.root_env)
         if offered and ref not in offered:
             near = difflib.get_close_matches(ref, offered, n=3, cutoff=0.6)
             hint = f"did you mean {' or '.join(near)}?" if near else f"it has {', '.join(offered[-8:])}"
@@ -140,7 +141,8 @@ def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str) -> None:
 @deploy("neovim")
 def neovim_setup(cfg: Neovim, target: Target) -> None:
     plan = host_plan(cfg)  # before any operation: an impossible plugin pin stops the run here
-    check_pinned_refs(cfg, plan, target.account.home)
+    fetching = downloads(target.config.proxy, target.account.home)
+    check_pinned_refs(cfg, plan, target.account.home, fetching)
     as_user = target.as_user
     home = target.account.home
 
@@ -155,6 +157,8 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
             sha256=cfg.release_sha256,
             dest=plan.release_dir,
             hint="set neovim.release_url to a mirror you reach, or neovim.source 'apt'",
+            env_file=fetching.root_env,
+            via=fetching.via,
         )
         files.link(
             name=f"{NVIM_LINK} is neovim {format_version(plan.version)}",
@@ -172,6 +176,8 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
             url=url,
             ref=ref,
             hint=f"set neovim.plugins.{name}.url to a mirror you reach",
+            env_file=fetching.user_env,
+            via=fetching.via,
             **as_user,
         )
 

@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.git import GitConfig
 
-from kdevbox.config import Git, PatchMail
+from kdevbox.config import Git, PatchMail, Proxy
 from kdevbox.inventory import ConfigError, Problem
 from kdevbox.operations import apt_install, pip_tool
 from kdevbox.target import Target
@@ -36,7 +36,7 @@ def require_identity(cfg: PatchMail, git: Git, target: Target) -> None:
 
 
 @deploy("patch mail")
-def patch_mail_setup(cfg: PatchMail) -> None:
+def patch_mail_setup(cfg: PatchMail, proxy: Proxy) -> None:
     if cfg.enabled:
         # git-email only recommends what send-email cannot run without (Mail::Address), and what
         # SMTP AUTH and TLS need; apt_install skips recommends, so they are asked for by name.
@@ -52,4 +52,4 @@ def patch_mail_setup(cfg: PatchMail) -> None:
                 "python3-venv",
             ],
         )
-    pip_tool("b4", cfg.b4_version, present=cfg.enabled)
+    pip_tool("b4", cfg.b4_version, present=cfg.enabled, proxy=proxy.single)

@@ -6,4 +6,4 @@ from kdevbox.tasks.patch_mail import patch_mail_setup
 
 target = current_target()
 git_setup(target.config.git, target)
-patch_mail_setup(target.config.patch_mail)
+patch_mail_setup(target.config.patch_mail, target.config.proxy)

@@ -59,6 +59,10 @@ class EditorUpstreams:
     release: ReleaseTarball
     release_url: str
 
+    @property
+    def plugin_names(self) -> list[str]:
+        return list(PLUGIN_FILES)
+
     def neovim_settings(self, **overrides: Any) -> dict[str, Any]:
         """`neovim` settings that fetch everything from the stand-ins (release source by default)."""
         settings: dict[str, Any] = {
