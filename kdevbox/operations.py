@@ -6,6 +6,7 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Generator
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
@@ -50,19 +51,8 @@ def pip_tool(package: str, version: str, present: bool = True, proxy: str | None
     if present:
         pip.venv(name=f"virtualenv for {package}", path=venv, python="python3")
         conf = posixpath.join(venv, "pip.conf")
-        if proxy is None:
-            files.file(name=f"no proxy in {conf}", path=conf, present=False)
-        else:
-            content = render("proxy/pip.conf.j2", proxy=proxy)
-            secret_file(
-                name=f"proxy for {package}'s pip in {conf}",
-                path=conf,
-                sha256=sha256_text(content),
-                mode="600",
-                user="root",
-                group="root",
-                _stdin=content,
-            )
+        content = None if proxy is None else render("proxy/pip.conf.j2", proxy=proxy)
+        private_file(f"proxy for {package}'s pip", conf, content, "root", "root")
         pip.packages(
             name=f"{package} {version} (pip, from PyPI)", packages=[f"{package}=={version}"], virtualenv=venv
         )
@@ -71,6 +61,25 @@ def pip_tool(package: str, version: str, present: bool = True, proxy: str | None
         path=posixpath.join(LINK_DIR, package),
         target=posixpath.join(venv, "bin", package),
         present=present,
+    )
+
+
+def private_file(
+    what: str, path: str, content: str | None, user: str, group: str, **global_args: Any
+) -> None:
+    """A 0600 file holding content (a secret) for user, or no file at all when content is None."""
+    if content is None:
+        files.file(name=f"no {path} ({what}: none)", path=path, present=False, **global_args)
+        return
+    secret_file(
+        name=f"{what} in {path}",
+        path=path,
+        sha256=sha256_text(content),
+        mode="600",
+        user=user,
+        group=group,
+        _stdin=content,
+        **global_args,
     )
 
 

@@ -12,7 +12,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
-from kdevbox.operations import apt_install, inputs_digest, secret_file, sha256_text
+from kdevbox.operations import apt_install, inputs_digest, private_file, sha256_text
 from kdevbox.shell import sh, words
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
@@ -103,19 +103,8 @@ def _build_environment(path: str, apt_proxy: AptProxy) -> None:
         for var, url in (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))
         if url
     ]
-    if not proxies:
-        files.file(name=f"no {path} (no proxy)", path=path, present=False)
-        return
-    content = render("guest/build-env.sh.j2", proxies=proxies)
-    secret_file(
-        name=f"proxy for the image build in {path}",
-        path=path,
-        sha256=sha256_text(content),
-        mode="600",
-        user="root",
-        group="root",
-        _stdin=content,
-    )
+    content = render("guest/build-env.sh.j2", proxies=proxies) if proxies else None
+    private_file("proxy for the image build", path, content, "root", "root")
 
 
 def _guest_key(home: str, as_user: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from kdevbox.config import Proxy
-from kdevbox.operations import secret_file, sha256_text
+from kdevbox.operations import private_file
 from kdevbox.target import Target
 from kdevbox.templates import render, rendered_file
 
@@ -43,30 +43,21 @@ def downloads(cfg: Proxy, home: str) -> Downloads:
     return Downloads(ROOT_ENV, posixpath.join(home, USER_ENV), cfg.shown)
 
 
-def _env_file(path: str, content: str | None, owner: str, group: str, as_user: dict[str, Any]) -> None:
-    if content is None:
-        files.file(name=f"no {path} (no proxy)", path=path, present=False, **as_user)
-        return
-    files.directory(name=posixpath.dirname(path), path=posixpath.dirname(path), present=True, **as_user)
-    secret_file(
-        name=f"proxy for downloads in {path}",
-        path=path,
-        sha256=sha256_text(content),
-        mode="600",
-        user=owner,
-        group=group,
-        _stdin=content,
-        **as_user,
-    )
-
-
 @deploy("proxy")
 def proxy_setup(cfg: Proxy, target: Target) -> None:
     """The env files every download sources; with `system`, the developer's shells and sudo too."""
     content = render("proxy/proxy.env.j2", environment=cfg.environment()) if cfg.enabled else None
     account = target.account
-    _env_file(ROOT_ENV, content, "root", "root", {})
-    _env_file(posixpath.join(account.home, USER_ENV), content, account.name, account.group, target.as_user)
+    user_env = posixpath.join(account.home, USER_ENV)
+    readers: list[tuple[str, str, str, dict[str, Any]]] = [
+        (ROOT_ENV, "root", "root", {}),
+        (user_env, account.name, account.group, target.as_user),
+    ]
+    for path, user, group, as_user in readers:
+        if content is not None:
+            directory = posixpath.dirname(path)
+            files.directory(name=directory, path=directory, present=True, **as_user)
+        private_file("proxy for downloads", path, content, user, group, **as_user)
 
     if cfg.system and cfg.enabled:
         files.put(
