@@ -306,6 +306,12 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
     port = links.get(tap)
     if port is not None and not (port.made_by_kdevbox or (port.kind == "tun" and port.owner == user)):
         raise _foreign(tap, f"a {port.kind or 'network'} device", "guest.tap")
+    if port is not None and port.kind == "tun" and port.owner not in (user, None):
+        # Another developer's guest on this host: theirs to keep.
+        raise OperationError(
+            f"{tap} is the guest tap of {port.owner}: give your guest its own guest.tap (and guest.name, "
+            "guest.ssh_port)"
+        )
     if port is not None and (port.kind != "tun" or port.owner != user):
         yield words("ip", "link", "del", tap)
         port = None
@@ -320,13 +326,15 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
 
 
 @operation()
-def tap_absent(tap: str) -> Generator[str]:
-    """No kdevbox tap named tap: what a guest leaves behind when it goes back to user networking.
+def tap_absent(tap: str, user: str) -> Generator[str]:
+    """No tap of user's named tap: what a guest leaves behind when it goes back to user networking.
 
-    A device of that name kdevbox did not make (no `kdevbox` ifalias) is left alone.
+    A device of that name kdevbox did not make (no `kdevbox` ifalias), or another user's, is left
+    alone.
 
     + tap: the guest's tap
+    + user: the developer whose guest it was
     """
     link = host.get_fact(NetworkState).links.get(tap)
-    if link is not None and link.kind == "tun" and link.made_by_kdevbox:
+    if link is not None and link.kind == "tun" and link.made_by_kdevbox and link.owner == user:
         yield words("ip", "link", "del", tap)

@@ -129,7 +129,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     if cfg.network == "bridge":
         guest_network_setup(cfg=cfg, target=target)
     else:
-        guest_tap_teardown(cfg=cfg)
+        guest_tap_teardown(cfg=cfg, user=user)
     apt_install(
         "QEMU and image tools",
         ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],

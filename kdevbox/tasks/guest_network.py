@@ -87,10 +87,10 @@ def guest_network_setup(cfg: Guest, target: Target) -> None:
 
 
 @deploy("guest network")
-def guest_tap_teardown(cfg: Guest) -> None:
+def guest_tap_teardown(cfg: Guest, user: str) -> None:
     """guest.network: user: the guest's tap and its networkd files go; the bridge stays, as other
     guests may be on it."""
-    tap_absent(name=f"no tap {cfg.tap_name} (network: user)", tap=cfg.tap_name)
+    tap_absent(name=f"no tap {cfg.tap_name} (network: user)", tap=cfg.tap_name, user=user)
     removed = [
         files.file(name=f"no {path}", path=path, present=False)
         for _, name, interface in networkd_files(cfg)

@@ -48,7 +48,8 @@ def test_networkd_files(kdevbox_target: VerifyTarget) -> None:
 def test_user_network_leaves_no_tap(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     tap = _links(kdevbox_target).get(cfg.tap_name)
-    assert tap is None or not tap.made_by_kdevbox, f"kdevbox's {cfg.tap_name} is still there"
+    ours = tap is not None and tap.made_by_kdevbox and tap.owner == kdevbox_target.account.name
+    assert not ours, f"kdevbox's {cfg.tap_name} is still there"
     for _, name, interface in networkd_files(cfg):
         unit = kdevbox_target.host.file(posixpath.join(NETWORKD_DIR, name))
         assert interface != cfg.tap_name or not unit.exists, f"{unit.path} would make {cfg.tap_name} again"
