@@ -325,6 +325,17 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
                 ["ip", "-n", netns, "-d", "link", "show", "tap-knet2"], capture_output=True
             )
             assert foreign.returncode == 0 and b"alias kdevbox" not in foreign.stdout
+
+            # Another developer's kdevbox tap of that name (root's, here): left, and refused.
+            for command in ("link del tap-knet2", "tuntap add dev tap-knet2 mode tap user root"):
+                subprocess.run(["ip", "-n", netns, *command.split()], check=True)
+            subprocess.run(
+                ["ip", "-n", netns, "link", "set", "dev", "tap-knet2", "alias", "kdevbox"], check=True
+            )
+            assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
+            taken = pyinfra_cli(setup("knet2"), deploy_file=GUEST_IMAGE, netns=netns)
+            assert taken.returncode != 0
+            assert "tap-knet2 is the guest tap of root" in taken.stdout + taken.stderr, taken.stdout
         finally:
             for vm in vms:
                 kill_guest(root, vm.name)
