@@ -676,6 +676,12 @@ class Guest(Model):
         default=None, description="bridge: the guest's address (default: the range's second address)"
     )
     tap: IfName | None = Field(default=None, description="bridge: the guest's tap (default: from its name)")
+    virtme_ng: bool = Field(
+        default=True,
+        description="virtme-ng (`vng`), the boot-your-build tool many kernel developers use, beside "
+        "kdevbox-vm (own virtualenv, with busybox-static)",
+    )
+    virtme_ng_version: PinnedVersion = "1.42"
 
     @model_validator(mode="after")
     def _address_on_bridge(self) -> Guest:

@@ -40,12 +40,15 @@ VENV_ROOT = "/opt/kdevbox/venvs"
 LINK_DIR = "/usr/local/bin"
 
 
-def pip_tool(package: str, version: str, present: bool = True, proxy: str | None = None) -> None:
+def pip_tool(
+    package: str, version: str, present: bool = True, proxy: str | None = None, command: str | None = None
+) -> None:
     """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
 
     Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
     Needs python3-venv. present=False only drops the link: the venv stays, inert. proxy (a URL that
-    may carry a password) goes into the venv's own pip.conf, 0600.
+    may carry a password) goes into the venv's own pip.conf, 0600. command: the program linked,
+    when it is not named like the package.
     """
     venv = posixpath.join(VENV_ROOT, package)
     if present:
@@ -57,9 +60,9 @@ def pip_tool(package: str, version: str, present: bool = True, proxy: str | None
             name=f"{package} {version} (pip, from PyPI)", packages=[f"{package}=={version}"], virtualenv=venv
         )
     files.link(
-        name=f"{package} on PATH",
-        path=posixpath.join(LINK_DIR, package),
-        target=posixpath.join(venv, "bin", package),
+        name=f"{command or package} on PATH",
+        path=posixpath.join(LINK_DIR, command or package),
+        target=posixpath.join(venv, "bin", command or package),
         present=present,
     )
 

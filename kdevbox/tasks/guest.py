@@ -12,7 +12,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
-from kdevbox.operations import apt_install, inputs_digest, private_file, sha256_text
+from kdevbox.operations import apt_install, inputs_digest, pip_tool, private_file, sha256_text
 from kdevbox.shell import sh, words
 from kdevbox.target import Target
 from kdevbox.tasks.git import expand_home
@@ -132,7 +132,15 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         guest_tap_teardown(cfg=cfg, user=user)
     apt_install(
         "QEMU and image tools",
-        ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"],
+        ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"]
+        + (["busybox-static", "python3-venv"] if cfg.virtme_ng else []),
+    )
+    pip_tool(
+        "virtme-ng",
+        cfg.virtme_ng_version,
+        present=cfg.virtme_ng,
+        proxy=target.config.proxy.single,
+        command="vng",
     )
     files.directory(name="~/.ssh", path=posixpath.join(home, ".ssh"), mode="700", present=True, **as_user)
     key = _guest_key(home, as_user)

@@ -40,3 +40,14 @@ def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:
     assert elapsed < PROBE_BOUND + 5, f"kdevbox-vm accel took {elapsed:.0f}s"
     if kdevbox_target.config.guest.accel != "auto":
         assert result.stdout.strip() == kdevbox_target.config.guest.accel
+
+
+def test_virtme_ng_runs_for_the_developer(kdevbox_target: VerifyTarget) -> None:
+    """`vng`, the pinned virtme-ng, beside kdevbox-vm (guest.virtme_ng)."""
+    cfg = kdevbox_target.config.guest
+    version = kdevbox_target.run_as_user("vng --version")
+    if not cfg.virtme_ng:
+        assert not kdevbox_target.host.file("/usr/local/bin/vng").exists, "vng is still linked"
+        return
+    assert version.rc == 0 and cfg.virtme_ng_version in version.stdout + version.stderr, version.stderr
+    assert kdevbox_target.run_as_user("command -v busybox").rc == 0, "virtme-ng needs busybox-static"
