@@ -155,6 +155,16 @@ def test_image_boot_and_edit_build_boot(
         setup(packages=[])
     finally:
         vm.stop()
+    assert not (root / images(DEV_USER) / "kguest.pid").exists(), "stop left QEMU running"
+
+    # One shot, as with `vng --exec`: boot the build, run a command, print its output, power off,
+    # exit with the command's status.
+    once = vm("exec", "--", "sh", "-c", "'uname -r; exit 3'")
+    assert once.returncode == 3 and once.stdout.strip() == release, once.stdout + once.stderr
+    pid = root / images(DEV_USER) / "kguest.pid"
+    assert not pid.exists() or not Path(f"/proc/{pid.read_text().strip()}").exists(), "exec left QEMU running"
+    console = (root / images(DEV_USER) / "kguest.console.log").read_text(errors="replace")
+    assert "kdevbox-guest-ready" in console
 
     # A second image from the same cached base, for a developer who is root on the host (root on a
     # WSL distro, say: root in the guest takes the key), booted with its own Debian kernel and
