@@ -161,8 +161,9 @@ def test_image_boot_and_edit_build_boot(
     # exit with the command's status.
     once = vm("exec", "--", "sh", "-c", "'uname -r; exit 3'")
     assert once.returncode == 3 and once.stdout.strip() == release, once.stdout + once.stderr
-    pid = root / images(DEV_USER) / "kguest.pid"
-    assert not pid.exists() or not Path(f"/proc/{pid.read_text().strip()}").exists(), "exec left QEMU running"
+    pidfile = root / images(DEV_USER) / "kguest.pid"
+    left = pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists()
+    assert not left, "exec left QEMU running"
     console = (root / images(DEV_USER) / "kguest.console.log").read_text(errors="replace")
     assert "kdevbox-guest-ready" in console
 
