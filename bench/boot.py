@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 from bench.guest_boot import GUEST_IMAGE, USER, pyinfra, vm
@@ -53,6 +54,10 @@ def vng(kernel: str) -> str:
         text=True,
         timeout=VNG_TIMEOUT,
     ).stdout.strip()
+
+
+def kdevbox_exec(root: Path, kernel: str) -> str:
+    return vm(root, "exec", "--kernel", kernel, "--", "uname", "-r").strip()
 
 
 def kdevbox_start_run_stop(root: Path, kernel: str) -> str:
@@ -103,9 +108,9 @@ def main() -> None:
             ("kdevbox tinyconfig + guest build", build, str(root) + build),
         ):
             print(f"{label}: boot -> `uname -r` -> power off, median of {RUNS}, {vm(root, 'accel').strip()}")
-            exec_ = timed(lambda k=ours: vm(root, "exec", "--kernel", k, "--", "uname", "-r").strip())
-            start = timed(lambda k=ours: kdevbox_start_run_stop(root, k))
-            theirs_ = timed(lambda k=theirs: vng(k))
+            exec_ = timed(partial(kdevbox_exec, root, ours))
+            start = timed(partial(kdevbox_start_run_stop, root, ours))
+            theirs_ = timed(partial(vng, theirs))
             print(row("kdevbox-vm exec", exec_))
             print(row("kdevbox-vm start + wait + run + stop", start))
             print(row("vng --exec", theirs_))
