@@ -55,6 +55,12 @@ class ConfigError(PyinfraError):
         super().__init__(f"{headline}; nothing was changed on any host:\n{lines}")
 
 
+def refusal(host: str, field: str, value: Any, expected: str, headline: str) -> ConfigError:
+    """The one way a task refuses a setting for a host: which host, field and value, what was
+    expected (and what to do), raised before the task queues any operation."""
+    return ConfigError([Problem(host, field, value, expected)], headline=headline)
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """override on top of base, recursing into dicts present on both sides."""
     merged = dict(base)

@@ -15,7 +15,7 @@ from pyinfra.operations.util import any_changed
 
 from kdevbox.config import Guest
 from kdevbox.facts import Network, NetworkState, Route
-from kdevbox.inventory import ConfigError, Problem
+from kdevbox.inventory import ConfigError, refusal
 from kdevbox.operations import tap_absent, tap_on_bridge
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
@@ -45,8 +45,13 @@ def route_conflicts(cfg: Guest, network: Network) -> list[Route]:
 
 
 def _refuse(cfg: Guest, expected: str) -> ConfigError:
-    problem = Problem(host.name, "guest.bridge_address", str(cfg.bridge_address), expected)
-    return ConfigError([problem], headline="guest network settings do not fit")
+    return refusal(
+        host.name,
+        "guest.bridge_address",
+        str(cfg.bridge_address),
+        expected,
+        "guest network settings do not fit",
+    )
 
 
 @deploy("guest network")

@@ -17,7 +17,7 @@ from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
 from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, RunningConfig, RunningKernelConfig
-from kdevbox.inventory import ConfigError, Problem
+from kdevbox.inventory import ConfigError, Problem, refusal
 from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
 from kdevbox.operations import apt_install, git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
@@ -97,7 +97,7 @@ def requested_options(fragment: str) -> list[tuple[str, str]]:
 
 
 def _fail(field: str, value: object, expected: str) -> ConfigError:
-    return ConfigError([Problem(host.name, field, value, expected)], headline="kernel settings do not fit")
+    return refusal(host.name, field, value, expected, headline="kernel settings do not fit")
 
 
 def build_dir(cfg: Kernel, home: str) -> str:

@@ -23,7 +23,7 @@ from kdevbox.config import (
     telescope_tag_for,
 )
 from kdevbox.facts import AptCandidate, GitCheckout, GitRemoteRefs
-from kdevbox.inventory import ConfigError, Problem
+from kdevbox.inventory import ConfigError, Problem, refusal
 from kdevbox.operations import apt_install, git_checkout, install_tarball
 from kdevbox.target import Target
 from kdevbox.tasks.proxy import Downloads, downloads
@@ -63,8 +63,12 @@ def plan_neovim(cfg: Neovim, apt_candidate: str | None, host_name: str) -> Neovi
         wanted = parse_version(cfg.min_version)
         source = "apt" if candidate is not None and candidate >= wanted else "release"
     if source == "apt" and candidate is None:
-        raise ConfigError(
-            [Problem(host_name, "neovim.source", cfg.source, "apt has no neovim package for this host")]
+        raise refusal(
+            host_name,
+            "neovim.source",
+            cfg.source,
+            "apt has no neovim package for this host",
+            "no neovim to install",
         )
     version = candidate if source == "apt" and candidate else parse_version(cfg.release_version)
     shown = f"neovim {format_version(version)} ({source})"

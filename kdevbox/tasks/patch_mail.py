@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.git import GitConfig
 
 from kdevbox.config import Git, PatchMail, Proxy
-from kdevbox.inventory import ConfigError, Problem
+from kdevbox.inventory import refusal
 from kdevbox.operations import apt_install, pip_tool
 from kdevbox.target import Target
 
@@ -25,14 +25,14 @@ def require_identity(cfg: PatchMail, git: Git, target: Target) -> None:
         if setting is None and not known.get(f"user.{field}")
     ]
     if missing:
-        problem = Problem(
+        raise refusal(
             host.name,
             " and ".join(missing),
             None,
             f"git send-email and b4 need your identity, and {target.account.name}'s git has none: set "
             f"{' and '.join(missing)} (group_data/all.py), or patch_mail.enabled: False",
+            headline="patch mail needs an identity",
         )
-        raise ConfigError([problem], headline="patch mail needs an identity")
 
 
 @deploy("patch mail")
