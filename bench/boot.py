@@ -26,8 +26,8 @@ from pathlib import Path
 
 from bench.guest_boot import GUEST_IMAGE, USER, pyinfra, vm
 from tests import testhosts
-from tests.integration.conftest import KERNEL, guest_kernel_settings, write_inventory
 from tests.kernel_stand_in import kernel_git_repo
+from tests.setups import KERNEL, guest_kernel_settings, write_inventory
 
 RUNS = 3
 VNG_TIMEOUT = 240  # seconds: a kernel vng cannot boot prints nothing, for ever

@@ -17,8 +17,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from tests import testhosts
-from tests.integration.conftest import KERNEL, REPO, guest_kernel_settings, write_inventory
 from tests.kernel_stand_in import kernel_git_repo
+from tests.setups import KERNEL, REPO, guest_kernel_settings, write_inventory
 
 GUEST_IMAGE = REPO / "deploys" / "guest_image.py"
 USER = testhosts.DEV_USER

@@ -28,8 +28,8 @@ from kdevbox.tasks.git import BLOCK_MARKER
 from kdevbox.tasks.neovim import INIT_MARKER, plan_neovim
 from kdevbox.templates import render
 from tests import testhosts
-from tests.integration.conftest import DEVBOX, LEAN, EditorUpstreams, write_inventory
 from tests.neovim_stand_in import build_plugin_repos, build_release_tarball
+from tests.setups import DEVBOX, LEAN, EditorUpstreams, write_inventory
 
 PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "devbox.yml"
 

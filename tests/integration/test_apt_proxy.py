@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.apt_stand_in import PACKAGE, REPO_HOST, Proxy, build_repo, forward_proxy
-from tests.integration.conftest import APT_PROXY_ONLY, deploy, pyinfra_cli, verify, write_inventory
+from tests.setups import APT_PROXY_ONLY, deploy, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 PROXY_CONF = "etc/apt/apt.conf.d/80kdevbox-proxy"

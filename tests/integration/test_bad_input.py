@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import pyinfra_cli, write_inventory
+from tests.setups import pyinfra_cli, write_inventory
 from tests.testhosts import DEV_USER
 
 

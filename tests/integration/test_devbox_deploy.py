@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.integration.conftest import NO_GUEST, EditorUpstreams, deploy, verify, write_inventory
+from tests.setups import NO_GUEST, EditorUpstreams, deploy, verify, write_inventory
 from tests.testhosts import DEV_USER, MIRROR, SshHost
 
 MIRROR_HOST = str(urlsplit(MIRROR).hostname)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.integration.conftest import LEAN, EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
 from tests.neovim_stand_in import tag_commit
+from tests.setups import LEAN, EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER, tree_digest
 
 TELESCOPE = "telescope.nvim"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import LEAN, EditorUpstreams, pyinfra_cli, verify, write_inventory
+from tests.setups import LEAN, EditorUpstreams, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ import pytest
 import testinfra
 
 from tests import testhosts
-from tests.integration.conftest import (
+from tests.setups import (
     KERNEL,
     REPO,
     deploy,

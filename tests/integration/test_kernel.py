@@ -17,7 +17,8 @@ import pytest
 from kdevbox.config import Kernel
 from kdevbox.tasks.kernel import fragment_text, requested_options
 from tests import testhosts
-from tests.integration.conftest import (
+from tests.kernel_stand_in import Release, kernel_git_repo, kernel_version, serve_releases
+from tests.setups import (
     KERNEL,
     REPO,
     deploy,
@@ -26,7 +27,6 @@ from tests.integration.conftest import (
     verify,
     write_inventory,
 )
-from tests.kernel_stand_in import Release, kernel_git_repo, kernel_version, serve_releases
 from tests.testhosts import DEV_USER
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import LEAN, REPO, pyinfra_cli, write_inventory
+from tests.setups import LEAN, REPO, pyinfra_cli, write_inventory
 
 # What the machine's network needs of any client (a TLS-inspecting proxy's CA, a pip timeout): the
 # newcomer on this machine has the same environment.

@@ -7,7 +7,7 @@ import mailbox
 from email.message import Message
 from pathlib import Path
 
-from tests.integration.conftest import REPO, deploy, verify, write_inventory
+from tests.setups import REPO, deploy, verify, write_inventory
 from tests.testhosts import run_as, smtp_server
 
 PATCH_MAIL_ONLY = REPO / "tests" / "deploys" / "patch_mail_only.py"

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import (
+from tests.kernel_stand_in import Release, serve_releases
+from tests.proxy_stand_in import Files, GitRepos, Route, UpstreamProxy, upstream_proxy
+from tests.setups import (
     NO_GUEST,
     REPO,
     EditorUpstreams,
@@ -19,8 +21,6 @@ from tests.integration.conftest import (
     pyinfra_cli,
     write_inventory,
 )
-from tests.kernel_stand_in import Release, serve_releases
-from tests.proxy_stand_in import Files, GitRepos, Route, UpstreamProxy, upstream_proxy
 from tests.testhosts import DEV_USER
 
 SECRET = "Pr0xy-s3cret"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.conftest import pyinfra_cli, verify, write_inventory
+from tests.setups import pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 SECRET = "Hunter2Secret"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.conftest import REPO, deploy, pyinfra_cli, verify, write_inventory
+from tests.setups import REPO, deploy, pyinfra_cli, verify, write_inventory
 
 TOOLS_ONLY = REPO / "tests" / "deploys" / "tools_only.py"
 

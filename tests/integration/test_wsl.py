@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests import testhosts
-from tests.integration.conftest import REPO, deploy, pyinfra_cli, verify, write_inventory
+from tests.setups import REPO, deploy, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 WSL_ONLY = REPO / "tests" / "deploys" / "wsl_only.py"
