@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import testinfra
 
+from kdevbox.config import Guest
+from kdevbox.tasks.guest import render_build_script
 from tests import testhosts
 from tests.setups import (
     KERNEL,
@@ -193,17 +195,40 @@ def test_image_boot_and_edit_build_boot(
     # (the targets keep content and owner), the leftovers go, the old image is kept as .prev.
     bases = root / "var/cache/kdevbox/guest-bases"
     cached = {base.name: base.stat().st_mtime_ns for base in bases.iterdir()}
+    work = root / "var/cache/kdevbox/guest-work"
+
+    # The build script killed with SIGTERM at several points (copying the base, installing the
+    # package, making the disk): each run clears what it made (its trap), nothing is half-replaced.
+    inventory = setup(DEV_USER, **{**guest_settings, "name": "kguest", "packages": ["less"]})
+    script = render_build_script(
+        Guest.model_validate(guest_settings),
+        DEV_USER,
+        DEV_USER,
+        f"/{home(DEV_USER)}",
+        f"/{home(DEV_USER)}/.ssh/kdevbox_guest",
+    )
+    (root / "usr/local/lib/kdevbox/killed-build.sh").write_text(script)
+    (root / "usr/local/lib/kdevbox/killed-build.sh").chmod(0o700)
+    image_before = (root / images(DEV_USER) / "kguest.qcow2").stat().st_mtime_ns
+    for seconds in ("1", "4", "9"):
+        killed = subprocess.run(
+            ["chroot", str(root), "timeout", "-s", "TERM", seconds, "/usr/local/lib/kdevbox/killed-build.sh"],
+            capture_output=True,
+            text=True,
+        )
+        assert killed.returncode == 124, killed.stdout + killed.stderr  # killed, not finished
+        assert not list(work.glob(f"{DEV_USER}+kguest.*")) and not list(bases.glob("*.tmp")), seconds
+    assert (root / images(DEV_USER) / "kguest.qcow2").stat().st_mtime_ns == image_before
+
     targets = {part: root / f"etc/kdevbox-test-{part}" for part in ("vmlinuz", "qcow2.inputs")}
     guests = root / images(DEV_USER)
     for part, target in targets.items():
         target.write_text("root's own\n")
         (guests / f"kguest.{part}").unlink()
         (guests / f"kguest.{part}").symlink_to(f"/etc/kdevbox-test-{part}")
-    work = root / "var/cache/kdevbox/guest-work"
     leftovers = [bases / f"{next(iter(cached))}.tmp", work / "dev+kguest.interrupted"]
     for leftover in leftovers:
         leftover.mkdir(parents=True)
-    inventory = setup(DEV_USER, **{**guest_settings, "name": "kguest", "packages": ["less"]})
     rebuilt = deploy(inventory, GUEST_IMAGE)[name]
     assert any("build guest image" in op for ops in rebuilt["changed"] for op in ops), rebuilt
     assert deploy(inventory, GUEST_IMAGE)[name]["changed"] == []
