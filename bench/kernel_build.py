@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from kdevbox.config import Kernel
-from kdevbox.tasks.kernel import fragment_text
+from kdevbox.kconfig import fragment_text
 
 
 def timed(command: str, cwd: Path, env: dict[str, str]) -> float:

@@ -24,8 +24,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from kdevbox.config import Clangd, Git, Neovim
-from kdevbox.tasks.git import BLOCK_MARKER
-from kdevbox.tasks.neovim import INIT_MARKER, plan_neovim
+from kdevbox.layout import GITIGNORE_MARKER, NVIM_INIT_MARKER
+from kdevbox.tasks.neovim import plan_neovim
 from kdevbox.templates import render
 from tests import testhosts
 from tests.neovim_stand_in import build_plugin_repos, build_release_tarball
@@ -53,14 +53,14 @@ def playbook_vars(upstreams: EditorUpstreams) -> dict[str, object]:
     plan = plan_neovim(neovim, None, "bench")
     return {
         "dev_user": testhosts.DEV_USER,
-        "gitignore_marker": BLOCK_MARKER,
+        "gitignore_marker": GITIGNORE_MARKER,
         "gitignore_block": render("git/ignore.j2", patterns=Git().ignore_patterns).rstrip("\n"),
         "clangd_config": render("clangd/config.yaml.j2", cfg=Clangd()),
         "nvim_url": neovim.release_download,
         "nvim_version": neovim.release_version,
         "plugins": [{"name": name, "url": url, "ref": ref} for name, (url, ref) in plan.plugins.items()],
         "kdevbox_lua": render("nvim/kdevbox.lua.j2", cfg=neovim),
-        "init_marker": INIT_MARKER.format(comment="--"),
+        "init_marker": NVIM_INIT_MARKER.format(comment="--"),
     }
 
 

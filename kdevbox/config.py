@@ -399,6 +399,9 @@ TELESCOPE_REQUIREMENTS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 TELESCOPE = "telescope.nvim"
+# telescope's live_grep and grep_string need ripgrep; find_files uses fd (Debian: fdfind) when it can,
+# else find, which is slow on a kernel tree. Package: the command verify runs.
+SEARCH_TOOLS: dict[str, str] = {"ripgrep": "rg", "fd-find": "fdfind"}
 DEFAULT_PLUGINS: dict[str, tuple[str, str | None]] = {
     # name: (upstream, ref; None = the newest telescope tag the installed neovim supports)
     "plenary.nvim": ("https://github.com/nvim-lua/plenary.nvim", "v0.1.4"),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
-from kdevbox.shell import sourcing
+from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, KernelTree
+from kdevbox.shell import sh, sourcing
 
 LOGIN_USER = '"${SUDO_USER:-$(id -un)}"'
 
@@ -194,9 +196,6 @@ class Checkout:
     dirty: bool
 
 
-CHECKOUT_REF_KEY = "kdevbox.ref"
-
-
 class GitCheckout(FactBase[Checkout | None]):
     """The state of a checkout at path; None when path is not a git work tree.
 
@@ -302,16 +301,17 @@ class KernelBuildState(FactBase[KernelBuild]):
         )
 
     def command(self, source: str, build: str) -> str:
-        s, b = shlex.quote(source), shlex.quote(build)
+        tree = KernelTree(source, build, "")
+        s, built = sh(source), sh(tree.built_stamp)
         return (
-            f'cat {b}/.kdevbox-configured 2>/dev/null | sed "s/^/configured=/"; '
-            f'cat {b}/.kdevbox-built 2>/dev/null | sed "s/^/built=/"; '
-            f'[ -f {b}/.kdevbox-built ] && [ -n "$(find {s} -path {s}/.git -prune -o '
-            f'-newer {b}/.kdevbox-built -type f -print -quit 2>/dev/null)" ] && echo changed=yes; '
-            f"[ -f {b}/arch/x86/boot/bzImage ] && echo image=yes; "
-            f'cat {b}/include/config/kernel.release 2>/dev/null | sed "s/^/release=/"; '
-            f"[ -s {s}/compile_commands.json ] && echo compile_commands=yes; "
-            f'cat {b}/.kdevbox-selftests 2>/dev/null | sed "s/^/selftests=/"; true'
+            f'cat {sh(tree.configured_stamp)} 2>/dev/null | sed "s/^/configured=/"; '
+            f'cat {built} 2>/dev/null | sed "s/^/built=/"; '
+            f'[ -f {built} ] && [ -n "$(find {s} -path {sh(posixpath.join(source, ".git"))} -prune -o '
+            f'-newer {built} -type f -print -quit 2>/dev/null)" ] && echo changed=yes; '
+            f"[ -f {sh(tree.image)} ] && echo image=yes; "
+            f'cat {sh(tree.kernel_release)} 2>/dev/null | sed "s/^/release=/"; '
+            f"[ -s {sh(tree.compile_commands)} ] && echo compile_commands=yes; "
+            f'cat {sh(tree.selftests_stamp)} 2>/dev/null | sed "s/^/selftests=/"; true'
         )
 
     def process(self, output: Iterable[str]) -> KernelBuild:
@@ -379,11 +379,7 @@ class Link:
 
     @property
     def made_by_kdevbox(self) -> bool:
-        return self.alias == KDEVBOX_LINK_ALIAS
-
-
-# The ifalias kdevbox gives every bridge and tap it creates: it deletes or changes no other device.
-KDEVBOX_LINK_ALIAS = "kdevbox"
+        return self.alias == LINK_ALIAS
 
 
 @dataclass(frozen=True)

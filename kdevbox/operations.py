@@ -13,7 +13,8 @@ from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt, files, pip
 
-from kdevbox.facts import CHECKOUT_REF_KEY, KDEVBOX_LINK_ALIAS, GitCheckout, NetworkState
+from kdevbox.facts import GitCheckout, NetworkState
+from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, LINK_DIR, TARBALL_SOURCE_MARKER, VENV_ROOT
 from kdevbox.secrets import mask_credentials
 from kdevbox.shell import sourcing, words
 from kdevbox.templates import render
@@ -34,10 +35,6 @@ APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a d
 def apt_install(name: str, packages: list[str]) -> None:
     """Distribution packages, without recommends, after an `apt-get update` at most hourly."""
     apt.packages(name=name, packages=packages, update=True, cache_time=APT_CACHE_TIME, no_recommends=True)
-
-
-VENV_ROOT = "/opt/kdevbox/venvs"
-LINK_DIR = "/usr/local/bin"
 
 
 def pip_tool(
@@ -191,9 +188,6 @@ def git_checkout(
     yield StringCommand(git, "config", CHECKOUT_REF_KEY, QuoteString(ref))
 
 
-SOURCE_MARKER = ".kdevbox-source"
-
-
 @operation()
 def install_tarball(
     url: str,
@@ -226,7 +220,7 @@ def install_tarball(
         install_tarball(url="https://.../nvim-linux-x86_64.tar.gz", sha256="...", dest="/opt/nvim-0.12.5",
                         hint="set neovim.release_url to a mirror")
     """
-    if host.get_fact(FileContents, path=posixpath.join(dest, SOURCE_MARKER)) == [sha256]:
+    if host.get_fact(FileContents, path=posixpath.join(dest, TARBALL_SOURCE_MARKER)) == [sha256]:
         host.noop(f"{dest} is unpacked from {url}")
         return
     parent = posixpath.dirname(dest.rstrip("/"))
@@ -254,7 +248,7 @@ def install_tarball(
         "--no-same-owner;",
         "echo",
         QuoteString(sha256),
-        '> "$tmp/tree/' + SOURCE_MARKER + '"; chmod 755 "$tmp/tree";',
+        '> "$tmp/tree/' + TARBALL_SOURCE_MARKER + '"; chmod 755 "$tmp/tree";',
         "if [ -e",
         QuoteString(dest),
         "]; then mv",
@@ -299,7 +293,7 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
     if current is None:
         yield words("ip", "link", "add", bridge, "type", "bridge")
     if current is None or not current.made_by_kdevbox:
-        yield words("ip", "link", "set", "dev", bridge, "alias", KDEVBOX_LINK_ALIAS)
+        yield words("ip", "link", "set", "dev", bridge, "alias", LINK_ALIAS)
     if current is None or current.addresses != (address,):
         if current is not None and current.addresses:
             yield words("ip", "addr", "flush", "dev", bridge)
@@ -321,7 +315,7 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
     if port is None:
         yield words("ip", "tuntap", "add", "dev", tap, "mode", "tap", "user", user)
     if port is None or not port.made_by_kdevbox:
-        yield words("ip", "link", "set", "dev", tap, "alias", KDEVBOX_LINK_ALIAS)
+        yield words("ip", "link", "set", "dev", tap, "alias", LINK_ALIAS)
     if port is None or port.master != bridge:
         yield words("ip", "link", "set", tap, "master", bridge)
     if port is None or not port.up:

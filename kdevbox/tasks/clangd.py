@@ -8,15 +8,10 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from kdevbox.config import Clangd
+from kdevbox.layout import CLANGD_LINK, Home
 from kdevbox.operations import apt_install, pip_tool
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
-
-CLANGD_LINK = "/usr/local/bin/clangd"
-
-
-def clangd_config_path(home: str) -> str:
-    return posixpath.join(home, ".config/clangd/config.yaml")
 
 
 @deploy("clangd")
@@ -40,7 +35,7 @@ def clangd_setup(cfg: Clangd, target: Target) -> None:
         proxy=target.config.proxy.single,
     )
 
-    config = clangd_config_path(target.account.home)
+    config = Home(target.account.home).clangd_config
     files.directory(
         name="clangd config directory", path=posixpath.dirname(config), present=True, **target.as_user
     )

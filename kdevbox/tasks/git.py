@@ -10,31 +10,16 @@ from pyinfra.facts.git import GitConfig
 from pyinfra.operations import files, git
 
 from kdevbox.config import Git
+from kdevbox.layout import GITIGNORE_MARKER, excludesfile
 from kdevbox.target import Target
 from kdevbox.templates import render
-
-DEFAULT_EXCLUDESFILE = "~/.config/git/ignore"
-# Used as an awk regex by files.block: keep regex metacharacters out.
-BLOCK_MARKER = "# {mark} kdevbox managed block, set git gitignore_extra in kdevbox settings to add"
-
-
-def expand_home(path: str, home: str) -> str:
-    """A path as git reads core.excludesfile: `~/` is the home, relative paths hang off it too."""
-    if path == "~" or path.startswith("~/"):
-        return posixpath.join(home, path[2:])
-    return posixpath.join(home, path)
-
-
-def excludesfile(cfg: Git, current: str | None, home: str) -> str:
-    """Where the gitignore goes: the configured file, else the one the user already has."""
-    return expand_home(cfg.excludesfile or current or DEFAULT_EXCLUDESFILE, home)
 
 
 @deploy("git")
 def git_setup(cfg: Git, target: Target) -> None:
     as_user = target.as_user
     current = host.get_fact(GitConfig, **as_user).get("core.excludesfile", [None])[-1]
-    ignore_file = excludesfile(cfg, current, target.account.home)
+    ignore_file = excludesfile(cfg.excludesfile, current, target.account.home)
 
     # Every step runs as the developer, so whatever it creates belongs to them.
     files.directory(
@@ -45,7 +30,7 @@ def git_setup(cfg: Git, target: Target) -> None:
         name=f"Kernel patterns in {ignore_file}",
         path=ignore_file,
         content=render("git/ignore.j2", patterns=cfg.ignore_patterns).rstrip("\n"),
-        marker=BLOCK_MARKER,
+        marker=GITIGNORE_MARKER,
         **as_user,
     )
     settings = {"core.excludesfile": ignore_file, **cfg.global_settings()}

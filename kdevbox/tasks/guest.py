@@ -12,49 +12,24 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
+from kdevbox.layout import (
+    GUEST_BASE_CACHE,
+    GUEST_BUILD_WORK,
+    LOG_DIR,
+    SCRIPT_DIR,
+    SELFTEST_SUMMARY,
+    SSH_MARKER,
+    Home,
+    KernelTree,
+    expand_home,
+    guest_files,
+    kernel_build_dir,
+)
 from kdevbox.operations import apt_install, inputs_digest, pip_tool, private_file, sha256_text
 from kdevbox.shell import sh, words
 from kdevbox.target import Target
-from kdevbox.tasks.git import expand_home
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
-from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir
 from kdevbox.templates import TEMPLATES, render
-
-BASE_CACHE = "/var/cache/kdevbox/guest-bases"
-BUILD_WORK = "/var/cache/kdevbox/guest-work"  # root's; builds in progress, and the lock on the bases
-SCRIPT_DIR = "/usr/local/lib/kdevbox"
-LOG_DIR = "/var/log/kdevbox"
-SELFTEST_SUMMARY = posixpath.join(SCRIPT_DIR, "kselftest_summary.py")
-USER_KEYS = (".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa")
-GUEST_KEY = ".ssh/kdevbox_guest"
-# Used as an awk regex by files.block: keep regex metacharacters out.
-SSH_MARKER = "# {{mark}} kdevbox managed block, guest {name}"
-
-
-def ssh_marker(name: str) -> str:
-    """files.block's marker (with its {mark} placeholder) for one guest's ~/.ssh/config entry."""
-    return SSH_MARKER.format(name=name)
-
-
-def image_dir(cfg: Guest, home: str) -> str:
-    return expand_home(cfg.image_dir, home)
-
-
-def image_path(cfg: Guest, home: str) -> str:
-    return posixpath.join(image_dir(cfg, home), f"{cfg.name}.qcow2")
-
-
-def run_script_path(home: str) -> str:
-    return posixpath.join(home, ".local/bin/kdevbox-vm")
-
-
-def build_script_path(cfg: Guest, user: str) -> str:
-    return posixpath.join(SCRIPT_DIR, f"build-guest-{user}-{cfg.name}.sh")
-
-
-def build_env_path(cfg: Guest, user: str) -> str:
-    """The 0600 file with the build's proxy settings, beside the script."""
-    return build_script_path(cfg, user).removesuffix(".sh") + ".env"
 
 
 def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) -> str:
@@ -65,31 +40,29 @@ def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) 
         user=user,
         group=group,
         guest_home="/root" if user == "root" else f"/home/{user}",
-        image_dir=image_dir(cfg, home),
-        image=image_path(cfg, home),
-        cache_dir=BASE_CACHE,
-        work_dir=BUILD_WORK,
+        files=guest_files(cfg, home, user),
+        cache_dir=GUEST_BASE_CACHE,
+        work_dir=GUEST_BUILD_WORK,
         base_key=inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS),
         essentials=GUEST_ESSENTIALS,
-        env_file=build_env_path(cfg, user),
         key=key,
     )
 
 
 def render_run_script(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> str:
     """kdevbox-vm for this guest, booting the latest build of kernel's named configuration."""
-    kernel_build = build_dir(kernel, home)
+    build = KernelTree("", kernel_build_dir(kernel, home), "")
     ssh_host, ssh_port = cfg.ssh_endpoint
     return render(
         "guest/kdevbox-vm.sh.j2",
         cfg=cfg,
         user=user,
-        image_dir=image_dir(cfg, home),
+        files=guest_files(cfg, home, user),
         key=key,
         ssh_host=ssh_host,
         ssh_port=ssh_port,
-        kernel_image=posixpath.join(kernel_build, IMAGE),
-        kselftests=posixpath.join(kernel_build, KSELFTEST_INSTALL),
+        kernel_image=build.image,
+        kselftests=build.kselftests,
         summary=SELFTEST_SUMMARY,
         share=expand_home(cfg.share, home) if cfg.share else None,
     )
@@ -107,29 +80,107 @@ def _build_environment(path: str, apt_proxy: AptProxy) -> None:
     private_file("proxy for the image build", path, content, "root", "root")
 
 
-def _guest_key(home: str, as_user: dict[str, Any]) -> str:
+def _guest_key(mine: Home, as_user: dict[str, Any]) -> str:
     """The developer's own key if they have one, else a dedicated key pair made for guests."""
-    for key in USER_KEYS:
-        if host.get_fact(File, path=posixpath.join(home, key + ".pub")):
-            return posixpath.join(home, key)
-    key = posixpath.join(home, GUEST_KEY)
-    if not host.get_fact(File, path=key):
+    for key in mine.own_keys:
+        if host.get_fact(File, path=key + ".pub"):
+            return key
+    if not host.get_fact(File, path=mine.guest_key):
         server.shell(
-            name=f"SSH key pair for guests: {key}",
-            commands=[f"ssh-keygen -q -t ed25519 -N '' -C kdevbox-guest -f {sh(key)}"],
+            name=f"SSH key pair for guests: {mine.guest_key}",
+            commands=[f"ssh-keygen -q -t ed25519 -N '' -C kdevbox-guest -f {sh(mine.guest_key)}"],
             **as_user,
         )
-    return key
+    return mine.guest_key
+
+
+def _image(cfg: Guest, apt_proxy: AptProxy, target: Target, key: str) -> None:
+    """The image, rebuilt only when its build script (its inputs) changed; the proxy stays out."""
+    account = target.account
+    made = guest_files(cfg, account.home, account.name)
+    files.directory(
+        name=f"guest images in {made.directory}", path=made.directory, present=True, **target.as_user
+    )
+    files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
+    content = render("guest/build-env.sh.j2", proxies=_proxies(apt_proxy)) if apt_proxy.enabled else None
+    # In a 0600 root file the script sources: never in the script itself (shown by --diff, hashed
+    # into the image's inputs) nor on a command line.
+    private_file("proxy for the image build", made.build_env, content, "root", "root")
+    build_script = render_build_script(cfg, account.name, account.group, account.home, key)
+    files.put(
+        name=f"image build script {made.build_script}",
+        dest=made.build_script,
+        mode="700",
+        user="root",
+        group="root",
+        src=StringIO(build_script),
+    )
+    if host.get_fact(FileContents, path=made.inputs) != [sha256_text(build_script)]:
+        log = made.build_log
+        server.shell(
+            name=f"build guest image {made.image} ({cfg.suite}, {cfg.size}: tail -f {log})",
+            commands=[
+                words("install", "-d", "-m", "755", LOG_DIR),
+                f"{sh(made.build_script)} < /dev/null > {sh(log)} 2>&1 "
+                f"|| {{ tail -n 30 {sh(log)} >&2; exit 1; }}",
+            ],
+        )
+
+
+def _proxies(apt_proxy: AptProxy) -> list[tuple[str, str]]:
+    urls = (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))
+    return [(var, str(url)) for var, url in urls if url]
+
+
+def _run_script(cfg: Guest, kernel: Kernel, target: Target, key: str) -> None:
+    """kdevbox-vm in ~/.local/bin, and the selftest summary it runs."""
+    account, mine = target.account, Home(target.account.home)
+    files.put(
+        name="kselftest summary for kdevbox-vm selftest",
+        dest=SELFTEST_SUMMARY,
+        mode="644",
+        user="root",
+        group="root",
+        src=str(TEMPLATES / "guest" / "kselftest_summary.py"),
+    )
+    local_bin = posixpath.dirname(mine.run_script)
+    files.directory(name=local_bin, path=local_bin, present=True, **target.as_user)
+    files.put(
+        name=f"kdevbox-vm for {cfg.name}",
+        dest=mine.run_script,
+        **target.owned_file("755"),
+        src=StringIO(render_run_script(cfg, kernel, account.name, account.home, key)),
+    )
+
+
+def _ssh_entry(cfg: Guest, target: Target, key: str) -> None:
+    """`Host <name>` in ~/.ssh/config, in a marked block: `ssh <name>` reaches the guest."""
+    account, mine = target.account, Home(target.account.home)
+    files.file(name="~/.ssh/config exists", path=mine.ssh_config, present=True, mode="600", **target.as_user)
+    files.block(
+        name=f"`ssh {cfg.name}` in ~/.ssh/config",
+        path=mine.ssh_config,
+        content=render(
+            "guest/ssh-config.j2",
+            cfg=cfg,
+            user=account.name,
+            key=key,
+            ssh_host=cfg.ssh_endpoint[0],
+            ssh_port=cfg.ssh_endpoint[1],
+            known_hosts=guest_files(cfg, account.home, account.name).known_hosts,
+        ).rstrip("\n"),
+        marker=SSH_MARKER.format(name=cfg.name),
+        **target.as_user,
+    )
 
 
 @deploy("guest image")
 def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target) -> None:
-    home, user, group = target.account.home, target.account.name, target.account.group
-    as_user = target.as_user
+    """A guest image, kdevbox-vm to boot it (and vng beside it), `ssh <name>`, and its network."""
     if cfg.network == "bridge":
         guest_network_setup(cfg=cfg, target=target)
     else:
-        guest_tap_teardown(cfg=cfg, user=user)
+        guest_tap_teardown(cfg=cfg, user=target.account.name)
     apt_install(
         "QEMU and image tools",
         ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"]
@@ -142,71 +193,9 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         proxy=target.config.proxy.single,
         command="vng",
     )
-    files.directory(name="~/.ssh", path=posixpath.join(home, ".ssh"), mode="700", present=True, **as_user)
-    key = _guest_key(home, as_user)
-    directory = image_dir(cfg, home)
-    files.directory(name=f"guest images in {directory}", path=directory, present=True, **as_user)
-
-    script = build_script_path(cfg, user)
-    env_file = build_env_path(cfg, user)
-    files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
-    _build_environment(env_file, apt_proxy)
-    build_script = render_build_script(cfg, user, group, home, key)
-    inputs = sha256_text(build_script)  # as the script writes it when done
-    files.put(
-        name=f"image build script {script}",
-        dest=script,
-        mode="700",
-        user="root",
-        group="root",
-        src=StringIO(build_script),
-    )
-    if host.get_fact(FileContents, path=image_path(cfg, home) + ".inputs") != [inputs]:
-        log = posixpath.join(LOG_DIR, posixpath.basename(script).removesuffix(".sh") + ".log")
-        server.shell(
-            name=f"build guest image {image_path(cfg, home)} ({cfg.suite}, {cfg.size}: tail -f {log})",
-            commands=[
-                words("install", "-d", "-m", "755", LOG_DIR),
-                f"{sh(script)} < /dev/null > {sh(log)} 2>&1 || {{ tail -n 30 {sh(log)} >&2; exit 1; }}",
-            ],
-        )
-
-    files.put(
-        name="kselftest summary for kdevbox-vm selftest",
-        dest=SELFTEST_SUMMARY,
-        mode="644",
-        user="root",
-        group="root",
-        src=str(TEMPLATES / "guest" / "kselftest_summary.py"),
-    )
-    files.directory(
-        name="~/.local/bin", path=posixpath.dirname(run_script_path(home)), present=True, **as_user
-    )
-    files.put(
-        name=f"kdevbox-vm for {cfg.name}",
-        dest=run_script_path(home),
-        **target.owned_file("755"),
-        src=StringIO(render_run_script(cfg, kernel, user, home, key)),
-    )
-    files.file(
-        name="~/.ssh/config exists",
-        path=posixpath.join(home, ".ssh/config"),
-        present=True,
-        mode="600",
-        **as_user,
-    )
-    files.block(
-        name=f"`ssh {cfg.name}` in ~/.ssh/config",
-        path=posixpath.join(home, ".ssh/config"),
-        content=render(
-            "guest/ssh-config.j2",
-            cfg=cfg,
-            user=user,
-            key=key,
-            ssh_host=cfg.ssh_endpoint[0],
-            ssh_port=cfg.ssh_endpoint[1],
-            known_hosts=posixpath.join(directory, f"{cfg.name}.known_hosts"),
-        ).rstrip("\n"),
-        marker=ssh_marker(cfg.name),
-        **as_user,
-    )
+    mine = Home(target.account.home)
+    files.directory(name=mine.ssh_dir, path=mine.ssh_dir, mode="700", present=True, **target.as_user)
+    key = _guest_key(mine, target.as_user)
+    _image(cfg, apt_proxy, target, key)
+    _run_script(cfg, kernel, target, key)
+    _ssh_entry(cfg, target, key)

@@ -16,20 +16,10 @@ from pyinfra.operations.util import any_changed
 from kdevbox.config import Guest
 from kdevbox.facts import Network, NetworkState, Route
 from kdevbox.inventory import ConfigError, refusal
+from kdevbox.layout import NETWORKD_DIR, networkd_files
 from kdevbox.operations import tap_absent, tap_on_bridge
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
-
-NETWORKD_DIR = "/etc/systemd/network"
-
-
-def networkd_files(cfg: Guest) -> list[tuple[str, str, str]]:
-    """(template, file name in NETWORKD_DIR, interface it names) for cfg's bridge and tap."""
-    return [
-        (f"network/{kind}.{suffix}.j2", f"50-kdevbox-{interface}.{suffix}", interface)
-        for kind, interface in (("bridge", cfg.bridge), ("tap", cfg.tap_name))
-        for suffix in ("netdev", "network")
-    ]
 
 
 def route_conflicts(cfg: Guest, network: Network) -> list[Route]:

@@ -5,8 +5,6 @@ remove an installed kernel safely."""
 from __future__ import annotations
 
 import posixpath
-import re
-from dataclasses import dataclass
 from io import StringIO
 
 from pyinfra import host, logger
@@ -18,13 +16,13 @@ from pyinfra.operations import files, server
 from kdevbox.config import Kernel
 from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, RunningConfig, RunningKernelConfig
 from kdevbox.inventory import ConfigError, Problem, refusal
+from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
+from kdevbox.layout import KernelTree, downloads, expand_home, kernel_build_dir
 from kdevbox.operations import apt_install, git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
 from kdevbox.target import Target
-from kdevbox.tasks.git import expand_home
-from kdevbox.tasks.proxy import downloads
-from kdevbox.templates import TEMPLATES, render, rendered_file
+from kdevbox.templates import rendered_file
 
 BUILD_DEPENDENCIES = [
     "build-essential",
@@ -44,71 +42,24 @@ BUILD_DEPENDENCIES = [
     "ca-certificates",
 ]
 TOOL_PACKAGES = {"gen": [], "bear": ["bear"], "compiledb": []}  # compiledb: clangd task's virtualenv
-IMAGE = "arch/x86/boot/bzImage"
-KSELFTEST_INSTALL = "kselftest/kselftest_install"
-SELFTESTS_STAMP = ".kdevbox-selftests"  # read by facts.KernelBuildState
-_SYMBOL = re.compile(r"^(?:# )?(CONFIG_[A-Za-z0-9_]+)")
 
 
-@dataclass(frozen=True)
-class KernelTree:
-    """Where one kernel configuration lives on a host, and what identifies its inputs."""
-
-    source: str
-    build: str
-    source_id: str  # tag, release version or path: part of the stamp
-
-    @property
-    def compile_commands(self) -> str:
-        return posixpath.join(self.source, "compile_commands.json")
-
-    @property
-    def kselftests(self) -> str:
-        """Where `make kselftest-install` puts the selftests: run_kselftest.sh and the tests."""
-        return posixpath.join(self.build, KSELFTEST_INSTALL)
-
-    def make(self, *targets: str, silent: bool = True, jobs: bool = False) -> str:
-        """make in the tree, out of tree; every target and variable quoted. silent=False for
-        compiledb: `-s` also silences V=1. jobs: one job per CPU."""
-        flags = ["-s"] if silent else []
-        parallel = ' -j"$(nproc)"' if jobs else ""
-        return words("make", *flags, "-C", self.source, f"O={self.build}", *targets) + parallel
-
-
-def fragment_text(cfg: Kernel) -> str:
-    """The shipped fragments and inline options of cfg, as one Kconfig fragment."""
-    shipped = [
-        (name, (TEMPLATES / "kernel" / f"{name}.config").read_text().strip()) for name in cfg.fragments
-    ]
-    return render("kernel/fragment.config.j2", cfg=cfg, fragments=shipped)
-
-
-def requested_options(fragment: str) -> list[tuple[str, str]]:
-    """(line as .config spells it, symbol) for every option a fragment sets; the last one wins."""
-    requested: dict[str, str] = {}
-    for raw in fragment.splitlines():
-        line = raw.strip()
-        match = _SYMBOL.match(line)
-        if not match or (line.startswith("#") and not line.endswith(" is not set")):
-            continue
-        symbol = match.group(1)
-        requested[symbol] = f"# {symbol} is not set" if line == f"{symbol}=n" else line
-    return [(line, symbol) for symbol, line in requested.items()]
+def make(tree: KernelTree, *targets: str, silent: bool = True, jobs: bool = False) -> str:
+    """make in the tree, out of tree; every target and variable quoted. silent=False for compiledb:
+    `-s` also silences V=1. jobs: one job per CPU."""
+    flags = ["-s"] if silent else []
+    parallel = ' -j"$(nproc)"' if jobs else ""
+    return words("make", *flags, "-C", tree.source, f"O={tree.build}", *targets) + parallel
 
 
 def _fail(field: str, value: object, expected: str) -> ConfigError:
     return refusal(host.name, field, value, expected, headline="kernel settings do not fit")
 
 
-def build_dir(cfg: Kernel, home: str) -> str:
-    """The out-of-tree build dir of cfg's named configuration."""
-    return posixpath.join(expand_home(cfg.build_root, home), cfg.name)
-
-
 def _tree(cfg: Kernel, target: Target) -> KernelTree:
     """Resolve the source (a kernel.org channel is asked here, on the controller) to paths."""
     home = target.account.home
-    build = build_dir(cfg, home)
+    build = kernel_build_dir(cfg, home)
     if cfg.source == "path":
         assert cfg.path is not None
         return KernelTree(expand_home(cfg.path, home), build, f"path:{cfg.path}")
@@ -186,18 +137,18 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     files.put(
         name=f"Kconfig fragment for {cfg.name}",
         src=StringIO(fragment),
-        dest=posixpath.join(tree.build, "kdevbox.config"),
+        dest=tree.fragment,
         **target.owned_file("644"),
     )
     files.put(
         name="Kconfig check",
-        dest=posixpath.join(tree.build, "kdevbox-check-config.sh"),
+        dest=tree.check_config,
         src=rendered_file("kernel/check-config.sh.j2", requested=requested_options(fragment)),
         **target.owned_file("755"),
     )
     files.put(
         name="compile_commands.json check",
-        dest=posixpath.join(tree.build, "kdevbox-check-ccdb.py"),
+        dest=tree.check_compile_commands,
         src=rendered_file("kernel/check_compile_commands.py"),
         **target.owned_file("644"),
     )
@@ -219,7 +170,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     record_all = cfg.compile_commands != "gen" and not state.has_compile_commands
     if build or not state.has_compile_commands:
         server.shell(
-            name=f"build {cfg.name} and {tree.compile_commands} (minutes: tail -f {build_log(tree)})",
+            name=f"build {cfg.name} and {tree.compile_commands} (minutes: tail -f {tree.build_log})",
             commands=_build_commands(cfg, tree, stamp, clean=record_all),
             **as_user,
         )
@@ -234,7 +185,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     elif state.selftests is not None:
         server.shell(
             name=f"no selftests for {cfg.name} (kernel.selftests is empty)",
-            commands=[words("rm", "-rf", tree.kselftests, posixpath.join(tree.build, SELFTESTS_STAMP))],
+            commands=[words("rm", "-rf", tree.kselftests, tree.selftests_stamp)],
             **as_user,
         )
     if cfg.install or cfg.wsl_kernel_path:
@@ -247,11 +198,11 @@ def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list
     The top-level kselftest-install target runs `make -C tools/testing/selftests` after exporting the
     kernel's headers into the build dir, so the tests see this kernel's uapi.
     """
-    stamp_file = posixpath.join(tree.build, SELFTESTS_STAMP)
+    stamp_file = tree.selftests_stamp
     return [
         "set -e",
         words("rm", "-rf", stamp_file, tree.kselftests),
-        tree.make(f"TARGETS={' '.join(targets)}", "kselftest-install", jobs=True),
+        make(tree, f"TARGETS={' '.join(targets)}", "kselftest-install", jobs=True),
         f"echo {sh(stamp)} > {sh(stamp_file)}",
     ]
 
@@ -275,59 +226,54 @@ def _running_config(cfg: Kernel) -> RunningConfig | None:
 def _configure_commands(
     cfg: Kernel, tree: KernelTree, stamp: str, running: RunningConfig | None
 ) -> list[str]:
-    config = posixpath.join(tree.build, ".config")
-    configured = posixpath.join(tree.build, ".kdevbox-configured")
-    commands = ["set -e", words("rm", "-f", configured, posixpath.join(tree.build, ".kdevbox-built"))]
+    config = tree.dot_config
+    configured = tree.configured_stamp
+    commands = ["set -e", words("rm", "-f", configured, tree.built_stamp)]
     if running is not None:
         reader = "zcat" if running.path.endswith(".gz") else "cat"
         commands.append(f"{words(reader, running.path)} > {sh(config)}")
     merge = posixpath.join(tree.source, "scripts/kconfig/merge_config.sh")
-    fragment = posixpath.join(tree.build, "kdevbox.config")
+    fragment = tree.fragment
     commands += [
-        tree.make(cfg.base),
+        make(tree, cfg.base),
         f"cd {sh(tree.build)} && {words(merge, '-m', '-O', tree.build, config, fragment)} >/dev/null",
-        tree.make("olddefconfig"),
-        words(posixpath.join(tree.build, "kdevbox-check-config.sh"), config),
+        make(tree, "olddefconfig"),
+        words(tree.check_config, config),
         f"echo {sh(stamp)} > {sh(configured)}",
     ]
     return commands
 
 
-def build_log(tree: KernelTree) -> str:
-    """The last build's output: compiledb parses it, a person follows it with tail -f."""
-    return posixpath.join(tree.build, "kdevbox-build.log")
-
-
 def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> list[str]:
     """make, then compile_commands.json (checked, then moved into the tree's root), then the stamp."""
     cc = ["CC=ccache gcc"] if cfg.ccache else []
-    make = tree.make(
-        f"LOCALVERSION={cfg.localversion}", *cc, silent=cfg.compile_commands != "compiledb", jobs=True
+    build = make(
+        tree, f"LOCALVERSION={cfg.localversion}", *cc, silent=cfg.compile_commands != "compiledb", jobs=True
     )
-    database = f"{tree.build}/compile_commands.json.new"
-    built = posixpath.join(tree.build, ".kdevbox-built")
+    database = tree.compile_commands_new
+    built = tree.built_stamp
     commands = ["set -e", words("rm", "-f", built, database)]
     if clean:  # a recorder only sees what is compiled while it runs: start from a clean build
-        commands.append(tree.make("clean"))
+        commands.append(make(tree, "clean"))
     if cfg.compile_commands != "gen" and not clean:
         # An incremental build records only what it recompiles: extend the database it had.
         have = sh(tree.compile_commands)
         commands.append(f"if [ -s {have} ]; then cp {have} {sh(database)}; fi")
     # The build's output goes to its log (what compiledb reads, and where a person looks while it
     # runs); a failure shows the log's tail.
-    log = build_log(tree)
+    log = tree.build_log
     logged = f"> {sh(log)} 2>&1 || {{ tail -n 40 {sh(log)} >&2; exit 1; }}"
     if cfg.compile_commands == "bear":
-        commands.append(f"{words('bear', '--append', '--output', database, '--')} {make} {logged}")
+        commands.append(f"{words('bear', '--append', '--output', database, '--')} {build} {logged}")
     elif cfg.compile_commands == "compiledb":
         # compiledb reads the commands V=1 prints. Not `compiledb make`: after building it parses a
         # `make -Bnwk` dry run, which does not follow Kbuild's recursive makes (a handful of
         # entries). The real build's log holds them all.
-        commands += [f"{make} V=1 {logged}", words("compiledb", "-d", tree.build, "-o", database, "-p", log)]
+        commands += [f"{build} V=1 {logged}", words("compiledb", "-d", tree.build, "-o", database, "-p", log)]
     else:
         gen = posixpath.join(tree.source, "scripts/clang-tools/gen_compile_commands.py")
-        commands += [f"{make} {logged}", words("python3", gen, "-d", tree.build, "-o", database)]
-    check = posixpath.join(tree.build, "kdevbox-check-ccdb.py")
+        commands += [f"{build} {logged}", words("python3", gen, "-d", tree.build, "-o", database)]
+    check = tree.check_compile_commands
     commands += [
         words("python3", check, database, tree.source, tree.build),
         words("mv", "-f", database, tree.compile_commands),
@@ -350,7 +296,7 @@ def _same_file(a: str, b: str) -> bool:
 def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -> None:
     """modules_install and Debian's installkernel (which runs the initramfs and bootloader hooks the
     host has), as root; on WSL2, a copy of bzImage where Windows can boot it instead."""
-    image = posixpath.join(tree.build, IMAGE)
+    image = tree.image
     if cfg.wsl_kernel_path:
         if rebuilt or not _same_file(image, cfg.wsl_kernel_path):
             server.shell(
@@ -369,10 +315,9 @@ def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -
         name=f"install kernel {cfg.name} (modules, /boot, initramfs and bootloader hooks)",
         commands=[
             "set -e",
-            f"if grep -qx CONFIG_MODULES=y {sh(posixpath.join(tree.build, '.config'))}; then "
-            f"{tree.make('INSTALL_MOD_STRIP=1', 'modules_install')}; fi",
-            f'installkernel "$(cat {sh(posixpath.join(tree.build, "include/config/kernel.release"))})" '
-            + words(image, posixpath.join(tree.build, "System.map"), "/boot"),
+            f"if grep -qx CONFIG_MODULES=y {sh(tree.dot_config)}; then "
+            f"{make(tree, 'INSTALL_MOD_STRIP=1', 'modules_install')}; fi",
+            f'installkernel "$(cat {sh(tree.kernel_release)})" ' + words(image, tree.system_map, "/boot"),
         ],
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import posixpath
 import re
-from dataclasses import dataclass
+from io import StringIO
 from typing import Any
 
 from pyinfra import host
@@ -15,6 +15,7 @@ from pyinfra.operations import files
 
 from kdevbox.config import (
     DEFAULT_PLUGINS,
+    SEARCH_TOOLS,
     TELESCOPE,
     Neovim,
     format_version,
@@ -24,35 +25,11 @@ from kdevbox.config import (
 )
 from kdevbox.facts import AptCandidate, GitCheckout, GitRemoteRefs
 from kdevbox.inventory import ConfigError, Problem, refusal
+from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, NVIM_RELEASE_PREFIX, Downloads, Home, downloads
 from kdevbox.operations import apt_install, git_checkout, install_tarball
+from kdevbox.records import NeovimPlan
 from kdevbox.target import Target
-from kdevbox.tasks.proxy import Downloads, downloads
 from kdevbox.templates import render, rendered_file
-
-NVIM_LINK = "/usr/local/bin/nvim"
-# telescope's live_grep and grep_string need ripgrep; find_files uses fd (Debian: fdfind) when it can,
-# else find, which is slow on a kernel tree.
-SEARCH_TOOLS = ["ripgrep", "fd-find"]
-SEARCH_COMMANDS = {"ripgrep": "rg", "fd-find": "fdfind"}
-RELEASE_PREFIX = "/opt/nvim-"
-PACK_DIR = ".local/share/nvim/site/pack/kdevbox/start"
-CONFIG_DIR = ".config/nvim"
-KDEVBOX_LUA = "lua/kdevbox/init.lua"
-# Used as an awk regex by files.block: keep regex metacharacters out.
-INIT_MARKER = "{comment} {{mark}} kdevbox managed block, loads kdevbox neovim config"
-
-
-@dataclass(frozen=True)
-class NeovimPlan:
-    """What a host gets: neovim from apt or a release, its version, each plugin's url and ref."""
-
-    source: str
-    version: tuple[int, ...]
-    plugins: dict[str, tuple[str, str]]
-
-    @property
-    def release_dir(self) -> str:
-        return RELEASE_PREFIX + format_version(self.version)
 
 
 def plan_neovim(cfg: Neovim, apt_candidate: str | None, host_name: str) -> NeovimPlan:
@@ -111,14 +88,6 @@ def host_plan(cfg: Neovim) -> NeovimPlan:
     return plan_neovim(cfg, candidate, host.name)
 
 
-def kdevbox_lua_path(home: str) -> str:
-    return posixpath.join(home, CONFIG_DIR, KDEVBOX_LUA)
-
-
-def plugin_path(home: str, name: str) -> str:
-    return posixpath.join(home, PACK_DIR, name)
-
-
 def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downloads) -> None:
     """A ref the settings pin that the plugin's remote does not have stops the run before anything is
     cloned, with the nearest names it does have. Asked only when the checkout is not already at that
@@ -128,7 +97,7 @@ def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downlo
         url, ref = plan.plugins[name]
         if override.ref is None or re.fullmatch(r"[0-9a-f]{7,40}", ref):
             continue
-        checkout = host.get_fact(GitCheckout, path=plugin_path(home, name))
+        checkout = host.get_fact(GitCheckout, path=Home(home).plugin(name))
         if checkout is not None and checkout.ref == ref:
             continue
         offered = host.get_fact(GitRemoteRefs, url=url, env_file=fetching.root_env)
@@ -149,10 +118,12 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     check_pinned_refs(cfg, plan, target.account.home, fetching)
     as_user = target.as_user
     home = target.account.home
+    mine = Home(home)
 
     packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
     apt_install(
-        "neovim, what kdevbox installs it with, and what telescope searches with", packages + SEARCH_TOOLS
+        "neovim, what kdevbox installs it with, and what telescope searches with",
+        packages + list(SEARCH_TOOLS),
     )
     if plan.source == "release":
         install_tarball(
@@ -172,11 +143,11 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     elif _links_to_a_release():  # it would shadow the distribution's neovim
         files.link(name=f"{NVIM_LINK}: drop kdevbox's release link", path=NVIM_LINK, present=False)
 
-    files.directory(name="plugin directory", path=posixpath.join(home, PACK_DIR), present=True, **as_user)
+    files.directory(name="plugin directory", path=mine.pack_dir, present=True, **as_user)
     for name, (url, ref) in plan.plugins.items():
         git_checkout(
             name=f"{name} at {ref}",
-            path=plugin_path(home, name),
+            path=mine.plugin(name),
             url=url,
             ref=ref,
             hint=f"set neovim.plugins.{name}.url to a mirror you reach",
@@ -185,7 +156,7 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
             **as_user,
         )
 
-    lua = kdevbox_lua_path(home)
+    lua = mine.kdevbox_lua
     files.directory(
         name="kdevbox neovim config directory", path=posixpath.dirname(lua), present=True, **as_user
     )
@@ -197,12 +168,21 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     )
     if cfg.manage_init:
         _load_from_user_init(home, as_user)
+    # Last: what was decided, once everything it names is in place (verify reads it).
+    record = posixpath.dirname(mine.nvim_plan)
+    files.directory(name=record, path=record, present=True, **as_user)
+    files.put(
+        name=f"what kdevbox chose for neovim: {mine.nvim_plan}",
+        src=StringIO(plan.to_json()),
+        dest=mine.nvim_plan,
+        **target.owned_file("644"),
+    )
 
 
 def _links_to_a_release() -> bool:
     """Whether /usr/local/bin/nvim is a link kdevbox made to a release (asked only on apt hosts)."""
     link = host.get_fact(Link, path=NVIM_LINK)
-    return bool(link) and str(link and link.get("link_target", "")).startswith(RELEASE_PREFIX)
+    return bool(link) and str(link and link.get("link_target", "")).startswith(NVIM_RELEASE_PREFIX)
 
 
 def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
@@ -210,7 +190,7 @@ def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
 
     neovim refuses to start with both init.lua and init.vim, so a user with init.vim keeps it.
     """
-    config_dir = posixpath.join(home, CONFIG_DIR)
+    config_dir = Home(home).nvim_config_dir
     init_vim = posixpath.join(config_dir, "init.vim")
     vimscript = bool(host.get_fact(File, path=init_vim)) and not host.get_fact(
         File, path=posixpath.join(config_dir, "init.lua")
@@ -222,6 +202,6 @@ def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
         name=f"load kdevbox's config from {init}",
         path=init,
         content=render("nvim/init-block.j2", vimscript=vimscript).rstrip("\n"),
-        marker=INIT_MARKER.format(comment=comment),
+        marker=NVIM_INIT_MARKER.format(comment=comment),
         **as_user,
     )

@@ -8,10 +8,9 @@ from pyinfra.operations import files, server
 
 from kdevbox.config import Tools
 from kdevbox.facts import KernelModuleState, PackageAvailability
+from kdevbox.layout import MSR_MODULES_LOAD
 from kdevbox.operations import apt_install
 from kdevbox.templates import TEMPLATES
-
-MSR_MODULES_LOAD = "/etc/modules-load.d/kdevbox-msr.conf"
 
 
 def missing_message(host_name: str, missing: tuple[str, ...]) -> str:

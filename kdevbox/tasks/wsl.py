@@ -12,9 +12,9 @@ from pyinfra.operations import files, server
 from kdevbox.config import Wsl
 from kdevbox.facts import WslHost
 from kdevbox.ini import set_ini_values
+from kdevbox.layout import WSL_CONF
 from kdevbox.target import Target
 
-WSL_CONF = "/etc/wsl.conf"
 NO_KVM = (
     "{host}: WSL2 has no /dev/kvm, so QEMU guests run without acceleration (slow). Enable nested "
     "virtualization on the Windows side: in %UserProfile%\\.wslconfig set `nestedVirtualization=true` "

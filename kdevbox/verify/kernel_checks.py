@@ -12,21 +12,29 @@ import posixpath
 
 import pytest
 
-from kdevbox.tasks.kernel import IMAGE, KSELFTEST_INSTALL, build_dir, fragment_text, requested_options
+from kdevbox.kconfig import fragment_text, requested_options
+from kdevbox.layout import KernelTree, kernel_build_dir
 from kdevbox.verify.targets import VerifyTarget
 
 
-def _build_dir(target: VerifyTarget) -> str:
-    return build_dir(target.config.kernel, target.account.home)
+def _build(target: VerifyTarget) -> KernelTree:
+    """The tree's build side, by settings; its source is wherever the build dir's `source` link points
+    (kbuild makes it), read only by the checks that need it."""
+    return KernelTree("", kernel_build_dir(target.config.kernel, target.account.home), "")
+
+
+def _tree(target: VerifyTarget) -> KernelTree:
+    build = _build(target).build
+    return KernelTree(target.host.check_output("readlink -f %s", f"{build}/source"), build, "")
 
 
 def test_image_built(kdevbox_target: VerifyTarget) -> None:
-    image = kdevbox_target.host.file(posixpath.join(_build_dir(kdevbox_target), IMAGE))
+    image = kdevbox_target.host.file(_build(kdevbox_target).image)
     assert image.is_file and image.size > 0, f"{image.path} was not built"
 
 
 def test_every_requested_option_in_config(kdevbox_target: VerifyTarget) -> None:
-    config = kdevbox_target.host.file(posixpath.join(_build_dir(kdevbox_target), ".config"))
+    config = kdevbox_target.host.file(_build(kdevbox_target).dot_config)
     lines = set(config.content_string.splitlines())
     requested = requested_options(fragment_text(kdevbox_target.config.kernel))
     missing = [line for line, _symbol in requested if line not in lines]
@@ -34,14 +42,13 @@ def test_every_requested_option_in_config(kdevbox_target: VerifyTarget) -> None:
 
 
 def test_compile_commands_complete(kdevbox_target: VerifyTarget) -> None:
-    build = _build_dir(kdevbox_target)
-    source = kdevbox_target.host.check_output("readlink -f %s", posixpath.join(build, "source"))
-    database = kdevbox_target.host.file(posixpath.join(source, "compile_commands.json"))
+    tree = _tree(kdevbox_target)
+    database = kdevbox_target.host.file(tree.compile_commands)
     entries = json.loads(database.content_string)
     files = {posixpath.normpath(posixpath.join(e["directory"], e["file"])) for e in entries}
-    assert posixpath.join(source, "init/main.c") in files, f"{database.path} lacks init/main.c"
+    assert posixpath.join(tree.source, "init/main.c") in files, f"{database.path} lacks init/main.c"
     check = kdevbox_target.host.run(
-        "python3 %s %s %s %s", posixpath.join(build, "kdevbox-check-ccdb.py"), database.path, source, build
+        "python3 %s %s %s %s", tree.check_compile_commands, database.path, tree.source, tree.build
     )
     assert check.rc == 0, check.stderr or check.stdout
 
@@ -51,17 +58,16 @@ def test_clangd_checks_a_kernel_file_without_errors(kdevbox_target: VerifyTarget
     (a GCC-only flag it rejects shows up as an error at line 1 of every kernel file)."""
     if kdevbox_target.run_as_user("command -v clangd").rc != 0:
         pytest.skip("no clangd on the developer's PATH (the devbox deploy installs it)")
-    source = kdevbox_target.host.check_output(
-        "readlink -f %s", posixpath.join(_build_dir(kdevbox_target), "source")
+    check = kdevbox_target.run_as_user(
+        "cd %s && clangd --check=init/main.c 2>&1", _tree(kdevbox_target).source
     )
-    check = kdevbox_target.run_as_user("cd %s && clangd --check=init/main.c 2>&1", source)
     errors = [line for line in check.stdout.splitlines() if line.startswith("E[") or "error:" in line]
     assert check.rc == 0 and not errors, "\n".join(errors[:10]) or check.stdout[-2000:]
 
 
 def test_selftests_installed(kdevbox_target: VerifyTarget) -> None:
     """Every kernel.selftests target has its tests in the install run_kselftest.sh reads."""
-    install = posixpath.join(_build_dir(kdevbox_target), KSELFTEST_INSTALL)
+    install = _build(kdevbox_target).kselftests
     listed = kdevbox_target.host.file(posixpath.join(install, "kselftest-list.txt"))
     wanted = kdevbox_target.config.kernel.selftests
     if not wanted:
@@ -74,12 +80,10 @@ def test_selftests_installed(kdevbox_target: VerifyTarget) -> None:
 
 def test_installed_when_asked(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.kernel
-    build = _build_dir(kdevbox_target)
-    release = kdevbox_target.host.file(
-        posixpath.join(build, "include/config/kernel.release")
-    ).content_string.strip()
+    build = _build(kdevbox_target)
+    release = kdevbox_target.host.file(build.kernel_release).content_string.strip()
     installed = kdevbox_target.host.file(f"/boot/vmlinuz-{release}")
-    image = kdevbox_target.host.file(posixpath.join(build, IMAGE))
+    image = kdevbox_target.host.file(build.image)
     if cfg.install and not cfg.wsl_kernel_path:
         assert installed.exists and installed.sha256sum == image.sha256sum, (
             f"{installed.path} is not this build"

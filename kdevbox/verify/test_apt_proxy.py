@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from kdevbox.layout import APT_PROXY_CONF
 from kdevbox.secrets import mask_credentials
-from kdevbox.tasks.apt_proxy import PROXY_CONF
 from kdevbox.verify.targets import VerifyTarget
 
 
 def test_proxy_file_present_only_when_configured(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.apt_proxy
-    conf = kdevbox_target.host.file(PROXY_CONF)
-    assert conf.exists == cfg.enabled, f"{PROXY_CONF} should {'' if cfg.enabled else 'not '}exist"
+    conf = kdevbox_target.host.file(APT_PROXY_CONF)
+    assert conf.exists == cfg.enabled, f"{APT_PROXY_CONF} should {'' if cfg.enabled else 'not '}exist"
     if cfg.enabled:
         assert (conf.user, conf.group) == ("root", "root")
         assert conf.mode == (0o600 if cfg.has_credentials else 0o644)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import posixpath
 
-from kdevbox.tasks.clangd import clangd_config_path
+from kdevbox.layout import Home
 from kdevbox.verify.targets import VerifyTarget
 
 
@@ -22,7 +22,7 @@ def test_clangd_resolves_to_configured_package(kdevbox_target: VerifyTarget) -> 
 def test_clangd_config_removes_gcc_only_flags(kdevbox_target: VerifyTarget) -> None:
     """clangd itself, run as the developer on a compile command full of those flags, accepts it."""
     cfg = kdevbox_target.config.clangd
-    config = kdevbox_target.host.file(clangd_config_path(kdevbox_target.account.home))
+    config = kdevbox_target.host.file(Home(kdevbox_target.account.home).clangd_config)
     assert config.is_file and config.user == kdevbox_target.account.name
     # A concrete flag for each pattern: '*' stands for any suffix.
     flags = [flag.replace("*", "3") for flag in cfg.remove_flags]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdevbox.tasks.git import BLOCK_MARKER, excludesfile
+from kdevbox.layout import GITIGNORE_MARKER, excludesfile
 from kdevbox.verify.targets import VerifyTarget
 
 
@@ -27,9 +27,9 @@ def test_global_gitignore_is_wired_and_owned(kdevbox_target: VerifyTarget) -> No
     assert ignore.is_file, f"core.excludesfile points at {path}, which is not a file"
     assert ignore.user == account.name
     if kdevbox_target.config.git.excludesfile is not None:  # else the user's own file is kept
-        assert path == excludesfile(kdevbox_target.config.git, None, account.home)
+        assert path == excludesfile(kdevbox_target.config.git.excludesfile, None, account.home)
     content = ignore.content_string.splitlines()
-    assert BLOCK_MARKER.format(mark="BEGIN") in content
+    assert GITIGNORE_MARKER.format(mark="BEGIN") in content
     missing = [p for p in kdevbox_target.config.git.ignore_patterns if p not in content]
     assert not missing, f"{path} lacks {missing}"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import time
 
-from kdevbox.tasks.guest import image_path, run_script_path, ssh_marker
+from kdevbox.layout import SSH_MARKER, Home, guest_files
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
 # kdevbox never deletes a guest image (the developer's data) when guest.enabled goes false.
@@ -15,9 +15,11 @@ PROBE_BOUND = 10  # seconds: kdevbox-vm's KVM probe gives up after this
 
 
 def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
-    image = kdevbox_target.host.file(image_path(kdevbox_target.config.guest, kdevbox_target.account.home))
-    assert image.is_file and image.user == kdevbox_target.account.name
-    assert kdevbox_target.host.file(image.path + ".inputs").is_file
+    account = kdevbox_target.account
+    made = guest_files(kdevbox_target.config.guest, account.home, account.name)
+    image = kdevbox_target.host.file(made.image)
+    assert image.is_file and image.user == account.name
+    assert kdevbox_target.host.file(made.inputs).is_file
     info = kdevbox_target.host.run("qemu-img info %s", image.path)
     assert info.rc == 0 and "file format: qcow2" in info.stdout, info.stdout + info.stderr
 
@@ -25,7 +27,7 @@ def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
 def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
     config = kdevbox_target.host.file(posixpath.join(kdevbox_target.account.home, ".ssh/config"))
-    marker = ssh_marker(cfg.name).format(mark="BEGIN")
+    marker = SSH_MARKER.format(name=cfg.name).format(mark="BEGIN")
     assert config.exists and marker in config.content_string, f"no {cfg.name} block in {config.path}"
     resolved = kdevbox_target.run_as_user("ssh -G %s", cfg.name).stdout.splitlines()
     address, port = cfg.ssh_endpoint
@@ -34,7 +36,7 @@ def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
 
 def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:
     start = time.monotonic()
-    result = kdevbox_target.run_as_user("%s accel", run_script_path(kdevbox_target.account.home))
+    result = kdevbox_target.run_as_user("%s accel", Home(kdevbox_target.account.home).run_script)
     elapsed = time.monotonic() - start
     assert result.rc == 0 and result.stdout.strip() in ("kvm", "tcg"), result.stdout + result.stderr
     assert elapsed < PROBE_BOUND + 5, f"kdevbox-vm accel took {elapsed:.0f}s"

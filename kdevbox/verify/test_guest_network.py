@@ -9,7 +9,7 @@ import posixpath
 
 from kdevbox.config import HostConfig
 from kdevbox.facts import NETWORK_PROBE, Link, parse_network
-from kdevbox.tasks.guest_network import NETWORKD_DIR, networkd_files
+from kdevbox.layout import NETWORKD_DIR, networkd_files
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
 

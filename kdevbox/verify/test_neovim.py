@@ -6,24 +6,28 @@ from __future__ import annotations
 import json
 import posixpath
 
-from kdevbox.config import parse_version
-from kdevbox.facts import AptCandidate, GitCheckout
-from kdevbox.tasks.neovim import (
-    INIT_MARKER,
-    NVIM_LINK,
-    SEARCH_COMMANDS,
-    NeovimPlan,
-    plan_neovim,
-    plugin_path,
-)
+from kdevbox.config import DEFAULT_PLUGINS, SEARCH_TOOLS, parse_version
+from kdevbox.facts import GitCheckout
+from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, Home
+from kdevbox.records import NeovimPlan
 from kdevbox.verify.targets import VerifyTarget
 
 
 def _plan(target: VerifyTarget) -> NeovimPlan:
-    """The plan the deploy made for this host, from the same settings and apt's candidate."""
-    fact = AptCandidate()
-    candidate = fact.process(target.host.check_output(fact.command("neovim")).splitlines())
-    return plan_neovim(target.config.neovim, candidate, target.name)
+    """What the deploy chose for this host, as it recorded it (not decided again from today's apt)."""
+    record = target.host.file(Home(target.account.home).nvim_plan)
+    assert record.exists, f"no {record.path}: run deploys/devbox.py"
+    plan = NeovimPlan.from_json(record.content_string)
+    cfg = target.config.neovim
+    assert cfg.source in ("auto", plan.source), (
+        f"neovim.source is {cfg.source}, the deploy chose {plan.source}"
+    )
+    for name, (url, ref) in plan.plugins.items():
+        setting = cfg.plugins.get(name)
+        assert url == ((setting and setting.url) or DEFAULT_PLUGINS[name][0]), f"{name} from {url}"
+        pinned = (setting and setting.ref) or DEFAULT_PLUGINS[name][1]
+        assert pinned in (None, ref), f"{name} at {ref}, settings pin {pinned}"
+    return plan
 
 
 def _start_nvim(target: VerifyTarget, *args: str) -> tuple[int, str]:
@@ -36,7 +40,7 @@ def _start_nvim(target: VerifyTarget, *args: str) -> tuple[int, str]:
 
 def test_telescope_search_tools_on_path(kdevbox_target: VerifyTarget) -> None:
     """Without ripgrep, <leader>fg opens nothing and prints that it is a required dependency."""
-    for package, command in SEARCH_COMMANDS.items():
+    for package, command in SEARCH_TOOLS.items():
         found = kdevbox_target.run_as_user(f"command -v {command}")
         assert found.rc == 0, f"{command} ({package}) is not on {kdevbox_target.account.name}'s PATH"
 
@@ -55,7 +59,7 @@ def test_nvim_version_and_source(kdevbox_target: VerifyTarget) -> None:
 def test_plugins_checked_out_at_their_refs(kdevbox_target: VerifyTarget) -> None:
     fact = GitCheckout()
     for name, (url, ref) in _plan(kdevbox_target).plugins.items():
-        path = plugin_path(kdevbox_target.account.home, name)
+        path = Home(kdevbox_target.account.home).plugin(name)
         output = kdevbox_target.run_as_user(fact.command(path)).stdout
         checkout = fact.process(output.splitlines())
         assert checkout is not None, f"{path} is not a git checkout"
@@ -96,8 +100,8 @@ def test_user_init_loads_kdevbox_only_in_its_block(kdevbox_target: VerifyTarget)
     init = present[0]
     comment = '"' if init.path.endswith(".vim") else "--"
     lines = init.content_string.splitlines()
-    begin = lines.index(INIT_MARKER.format(comment=comment).format(mark="BEGIN"))
-    end = lines.index(INIT_MARKER.format(comment=comment).format(mark="END"))
+    begin = lines.index(NVIM_INIT_MARKER.format(comment=comment).format(mark="BEGIN"))
+    end = lines.index(NVIM_INIT_MARKER.format(comment=comment).format(mark="END"))
     assert [line for line in lines[begin + 1 : end] if "require('kdevbox')" in line], lines[begin:end]
     assert init.user == kdevbox_target.account.name
 

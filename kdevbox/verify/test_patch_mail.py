@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 
-from kdevbox.operations import LINK_DIR
+from kdevbox.layout import LINK_DIR
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
 # A scratch repo with one commit, then send-email's dry run; the configured identity and SMTP

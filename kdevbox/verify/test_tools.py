@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kdevbox.config import TOOL_COMMANDS
 from kdevbox.facts import MODULE_PROBE, availability_probe, parse_availability
-from kdevbox.tasks.tools import MSR_MODULES_LOAD
+from kdevbox.layout import MSR_MODULES_LOAD
 from kdevbox.verify.targets import VerifyTarget
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import configparser
 
 from kdevbox.facts import WSL_PROBE, parse_wsl
-from kdevbox.tasks.wsl import WSL_CONF
+from kdevbox.layout import WSL_CONF
 from kdevbox.verify.targets import VerifyTarget
 
 

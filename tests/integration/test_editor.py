@@ -70,7 +70,8 @@ def test_release_neovim_plugins_and_user_init(
         return {**plugins, TELESCOPE: {**plugins[TELESCOPE], "ref": ref}}
 
     inventory = setup(plugins=pin("0.1.7"))
-    assert deploy(inventory)[name]["changed"] == [[f"neovim | {TELESCOPE} at 0.1.7"]]
+    record = f"neovim | what kdevbox chose for neovim: /home/{DEV_USER}/.local/share/kdevbox/neovim-plan.json"
+    assert deploy(inventory)[name]["changed"] == [[f"neovim | {TELESCOPE} at 0.1.7"], [record]]
     assert _head(chroot_root, TELESCOPE) == tag_commit(editor_upstreams.repos, TELESCOPE, "0.1.7")
     assert verify(inventory).returncode == 0
 

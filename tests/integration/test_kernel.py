@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kdevbox.config import Kernel
-from kdevbox.tasks.kernel import fragment_text, requested_options
+from kdevbox.kconfig import fragment_text, requested_options
 from tests import testhosts
 from tests.kernel_stand_in import Release, kernel_git_repo, kernel_version, serve_releases
 from tests.setups import (

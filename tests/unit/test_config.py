@@ -11,7 +11,7 @@ from pyinfra.api import Inventory
 
 from kdevbox.config import DEFAULT_GITIGNORE, AptProxy, Git, HostConfig, mask_credentials
 from kdevbox.inventory import ConfigError, host_settings, validate_inventory, validate_settings
-from kdevbox.tasks.git import excludesfile
+from kdevbox.layout import excludesfile
 from kdevbox.templates import render
 
 
@@ -89,7 +89,7 @@ def test_pyinfra_keys_are_not_settings_and_nested_settings_merge() -> None:
 def test_excludesfile_keeps_the_users_own_file(
     configured: str | None, current: str | None, expected: str
 ) -> None:
-    assert excludesfile(Git(excludesfile=configured), current, "/home/ada") == expected
+    assert excludesfile(Git(excludesfile=configured).excludesfile, current, "/home/ada") == expected
 
 
 def test_apt_proxy_template_is_what_apt_reads(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from kdevbox.config import Kernel
+from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, resolve
-from kdevbox.tasks.kernel import fragment_text, requested_options, wslconfig_kernel_line
+from kdevbox.tasks.kernel import wslconfig_kernel_line
 from tests import testhosts
 from tests.kernel_stand_in import Release, serve_releases
 

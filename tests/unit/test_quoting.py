@@ -20,15 +20,10 @@ from hypothesis import strategies as st
 
 from kdevbox.facts import RunningConfig
 from kdevbox.inventory import validate_settings
+from kdevbox.kconfig import fragment_text, requested_options
+from kdevbox.layout import KernelTree
 from kdevbox.tasks.guest import render_build_script, render_run_script
-from kdevbox.tasks.kernel import (
-    KernelTree,
-    _build_commands,
-    _configure_commands,
-    _selftest_commands,
-    fragment_text,
-    requested_options,
-)
+from kdevbox.tasks.kernel import _build_commands, _configure_commands, _selftest_commands
 from kdevbox.templates import render
 
 MARKER = "/tmp/kdevbox-quoting-marker"
