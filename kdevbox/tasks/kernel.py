@@ -5,6 +5,7 @@ remove an installed kernel safely."""
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from io import StringIO
 
 from pyinfra import host, logger
@@ -154,8 +155,8 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     )
 
     state = host.get_fact(KernelBuildState, source=tree.source, build=tree.build, **as_user)
-    configure = state.configured != stamp
-    if configure:
+    steps = decide(cfg, state, stamp)
+    if steps.configure:
         server.shell(
             name=f"configure {cfg.name}: {cfg.base}"
             + (f" from {running.path}" if running else "")
@@ -164,32 +165,56 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             commands=_configure_commands(cfg, tree, stamp, running),
             **as_user,
         )
-    build = configure or state.built != stamp or state.tree_changed or not state.has_image
-    # Bear and compiledb record only what they see compiled: without a database to extend, the
-    # build starts clean (ccache makes that cheap), or the database would come out empty.
-    record_all = cfg.compile_commands != "gen" and not state.has_compile_commands
-    if build or not state.has_compile_commands:
+    if steps.build:
         server.shell(
             name=f"build {cfg.name} and {tree.compile_commands} (minutes: tail -f {tree.build_log})",
-            commands=_build_commands(cfg, tree, stamp, clean=record_all),
+            commands=_build_commands(cfg, tree, stamp, clean=steps.clean),
             **as_user,
         )
-    if cfg.selftests:
-        selftests = inputs_digest(stamp, cfg.selftests)
-        if build or record_all or state.selftests != selftests:
-            server.shell(
-                name=f"selftests {' '.join(cfg.selftests)} for {cfg.name}",
-                commands=_selftest_commands(tree, cfg.selftests, selftests),
-                **as_user,
-            )
-    elif state.selftests is not None:
+    if steps.selftests:
+        server.shell(
+            name=f"selftests {' '.join(cfg.selftests)} for {cfg.name}",
+            commands=_selftest_commands(tree, cfg.selftests, selftests_stamp(stamp, cfg)),
+            **as_user,
+        )
+    if steps.drop_selftests:
         server.shell(
             name=f"no selftests for {cfg.name} (kernel.selftests is empty)",
             commands=[words("rm", "-rf", tree.kselftests, tree.selftests_stamp)],
             **as_user,
         )
     if cfg.install or cfg.wsl_kernel_path:
-        _install(cfg, tree, state, rebuilt=build or record_all)
+        _install(cfg, tree, state, rebuilt=steps.rebuilt)
+
+
+@dataclass(frozen=True)
+class KernelSteps:
+    """What a kernel run does on a build dir, decided from its state alone."""
+
+    configure: bool
+    build: bool
+    clean: bool  # build from clean: a recorder (bear, compiledb) has no database to extend
+    selftests: bool
+    drop_selftests: bool
+    rebuilt: bool  # a new image (an installed kernel is then out of date)
+
+
+def selftests_stamp(stamp: str, cfg: Kernel) -> str:
+    return inputs_digest(stamp, cfg.selftests)
+
+
+def decide(cfg: Kernel, state: KernelBuild, stamp: str) -> KernelSteps:
+    """The steps for cfg on a build dir in state, whose inputs now stamp as stamp: no more than make
+    needs (an unchanged tree with its image and database does nothing)."""
+    configure = state.configured != stamp
+    changed = configure or state.built != stamp or state.tree_changed or not state.has_image
+    # Bear and compiledb record only what they see compiled: without a database to extend, the
+    # build starts clean (ccache makes that cheap), or the database would come out empty.
+    clean = cfg.compile_commands != "gen" and not state.has_compile_commands
+    build = changed or not state.has_compile_commands
+    selftests = bool(cfg.selftests) and (changed or clean or state.selftests != selftests_stamp(stamp, cfg))
+    drop = not cfg.selftests and state.selftests is not None
+    return KernelSteps(configure, build, clean, selftests, drop, rebuilt=changed or clean)
 
 
 def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list[str]:

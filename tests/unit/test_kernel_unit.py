@@ -7,14 +7,16 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from kdevbox.config import Kernel
+from kdevbox.facts import KernelBuild, KernelBuildState
 from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, resolve
-from kdevbox.tasks.kernel import wslconfig_kernel_line
+from kdevbox.tasks.kernel import KernelSteps, decide, selftests_stamp, wslconfig_kernel_line
 from tests import testhosts
 from tests.kernel_stand_in import Release, serve_releases
 
@@ -124,3 +126,31 @@ def test_hostile_releases_json_names_no_path(tmp_path: Path, version: str, sourc
         (tmp_path / "releases.json").write_text(json.dumps({"releases": [entry]}))
         with pytest.raises(KernelOrgError, match=re.escape(refusal)):
             resolve.__wrapped__("longterm", f"{url}/releases.json")
+
+
+def test_decide_does_no_more_than_make_needs() -> None:
+    """The kernel run's steps from the build dir's state: what the no-op and one-file loops rely on."""
+    stamp, kernel = "s1", Kernel(selftests=["size"])
+    done = KernelBuild(
+        "s1",
+        "s1",
+        tree_changed=False,
+        has_image=True,
+        release="6.1",
+        has_compile_commands=True,
+        selftests=selftests_stamp("s1", kernel),
+    )
+    assert decide(kernel, done, stamp) == KernelSteps(False, False, False, False, False, rebuilt=False)
+    edited = decide(kernel, replace(done, tree_changed=True), stamp)
+    assert (edited.configure, edited.build, edited.clean, edited.selftests) == (False, True, False, True)
+    fresh = decide(kernel, KernelBuildState.default(), stamp)
+    assert fresh.configure and fresh.build and fresh.rebuilt and not fresh.clean
+    # A recorder with no database to extend starts clean; gen just regenerates it.
+    recorder = Kernel(compile_commands="compiledb")
+    no_database = replace(done, has_compile_commands=False, selftests=None)
+    assert decide(recorder, no_database, stamp).clean
+    assert decide(Kernel(), no_database, stamp) == KernelSteps(
+        False, True, False, False, False, rebuilt=False
+    )
+    # Selftests emptied: dropped, nothing rebuilt.
+    assert decide(Kernel(), done, stamp) == KernelSteps(False, False, False, False, True, rebuilt=False)
