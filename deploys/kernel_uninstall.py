@@ -6,6 +6,6 @@ pyinfra --dry inventories/local.py deploys/kernel_uninstall.py \
 """
 
 from kdevbox.target import current_target
-from kdevbox.tasks.kernel import kernel_uninstall
+from kdevbox.tasks.kernel_uninstall import kernel_uninstall
 
 kernel_uninstall(current_target().config.kernel)

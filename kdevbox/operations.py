@@ -1,4 +1,5 @@
-"""pyinfra operations kdevbox needs and pyinfra lacks."""
+"""pyinfra operations kdevbox needs and pyinfra lacks, in pyinfra's own style: one resource each,
+facts first, commands yielded. Steps composed of operations are in kdevbox.steps."""
 
 from __future__ import annotations
 
@@ -6,18 +7,15 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Generator
-from typing import Any
 
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
-from pyinfra.operations import apt, files, pip
 
 from kdevbox.facts import GitCheckout, NetworkState
-from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, LINK_DIR, TARBALL_SOURCE_MARKER, VENV_ROOT
+from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, TARBALL_SOURCE_MARKER
 from kdevbox.secrets import mask_credentials
 from kdevbox.shell import sourcing, words
-from kdevbox.templates import render
 
 
 def sha256_text(content: str) -> str:
@@ -27,60 +25,6 @@ def sha256_text(content: str) -> str:
 def inputs_digest(*inputs: object) -> str:
     """A short stamp of what a result was made from (JSON-able inputs): equal stamps, no redo."""
     return sha256_text(json.dumps(inputs))[:16]
-
-
-APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a dev box
-
-
-def apt_install(name: str, packages: list[str]) -> None:
-    """Distribution packages, without recommends, after an `apt-get update` at most hourly."""
-    apt.packages(name=name, packages=packages, update=True, cache_time=APT_CACHE_TIME, no_recommends=True)
-
-
-def pip_tool(
-    package: str, version: str, present: bool = True, proxy: str | None = None, command: str | None = None
-) -> None:
-    """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
-
-    Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
-    Needs python3-venv. present=False only drops the link: the venv stays, inert. proxy (a URL that
-    may carry a password) goes into the venv's own pip.conf, 0600. command: the program linked,
-    when it is not named like the package.
-    """
-    venv = posixpath.join(VENV_ROOT, package)
-    if present:
-        pip.venv(name=f"virtualenv for {package}", path=venv, python="python3")
-        conf = posixpath.join(venv, "pip.conf")
-        content = None if proxy is None else render("proxy/pip.conf.j2", proxy=proxy)
-        private_file(f"proxy for {package}'s pip", conf, content, "root", "root")
-        pip.packages(
-            name=f"{package} {version} (pip, from PyPI)", packages=[f"{package}=={version}"], virtualenv=venv
-        )
-    files.link(
-        name=f"{command or package} on PATH",
-        path=posixpath.join(LINK_DIR, command or package),
-        target=posixpath.join(venv, "bin", command or package),
-        present=present,
-    )
-
-
-def private_file(
-    what: str, path: str, content: str | None, user: str, group: str, **global_args: Any
-) -> None:
-    """A 0600 file holding content (a secret) for user, or no file at all when content is None."""
-    if content is None:
-        files.file(name=f"no {path} ({what}: none)", path=path, present=False, **global_args)
-        return
-    secret_file(
-        name=f"{what} in {path}",
-        path=path,
-        sha256=sha256_text(content),
-        mode="600",
-        user=user,
-        group=group,
-        _stdin=content,
-        **global_args,
-    )
 
 
 @operation()

@@ -9,7 +9,7 @@ from pyinfra.operations import files
 
 from kdevbox.config import Clangd
 from kdevbox.layout import CLANGD_LINK, Home
-from kdevbox.operations import apt_install, pip_tool
+from kdevbox.steps import apt_install, pip_tool
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 

@@ -11,6 +11,7 @@ from pyinfra.operations import files, git
 
 from kdevbox.config import Git
 from kdevbox.layout import GITIGNORE_MARKER, excludesfile
+from kdevbox.steps import managed_block
 from kdevbox.target import Target
 from kdevbox.templates import render
 
@@ -25,12 +26,11 @@ def git_setup(cfg: Git, target: Target) -> None:
     files.directory(
         name="Directory of the global gitignore", path=posixpath.dirname(ignore_file), present=True, **as_user
     )
-    files.file(name="Global gitignore exists", path=ignore_file, present=True, **as_user)
-    files.block(
-        name=f"Kernel patterns in {ignore_file}",
-        path=ignore_file,
-        content=render("git/ignore.j2", patterns=cfg.ignore_patterns).rstrip("\n"),
-        marker=GITIGNORE_MARKER,
+    managed_block(
+        f"Kernel patterns in {ignore_file}",
+        ignore_file,
+        render("git/ignore.j2", patterns=cfg.ignore_patterns),
+        GITIGNORE_MARKER,
         **as_user,
     )
     settings = {"core.excludesfile": ignore_file, **cfg.global_settings()}

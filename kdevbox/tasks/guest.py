@@ -25,8 +25,9 @@ from kdevbox.layout import (
     guest_files,
     kernel_build_dir,
 )
-from kdevbox.operations import apt_install, inputs_digest, pip_tool, private_file, sha256_text
+from kdevbox.operations import inputs_digest, sha256_text
 from kdevbox.shell import sh, words
+from kdevbox.steps import apt_install, managed_block, pip_tool, private_file
 from kdevbox.target import Target
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
 from kdevbox.templates import TEMPLATES, render
@@ -156,11 +157,10 @@ def _run_script(cfg: Guest, kernel: Kernel, target: Target, key: str) -> None:
 def _ssh_entry(cfg: Guest, target: Target, key: str) -> None:
     """`Host <name>` in ~/.ssh/config, in a marked block: `ssh <name>` reaches the guest."""
     account, mine = target.account, Home(target.account.home)
-    files.file(name="~/.ssh/config exists", path=mine.ssh_config, present=True, mode="600", **target.as_user)
-    files.block(
-        name=f"`ssh {cfg.name}` in ~/.ssh/config",
-        path=mine.ssh_config,
-        content=render(
+    managed_block(
+        f"`ssh {cfg.name}` in ~/.ssh/config",
+        mine.ssh_config,
+        render(
             "guest/ssh-config.j2",
             cfg=cfg,
             user=account.name,
@@ -168,8 +168,9 @@ def _ssh_entry(cfg: Guest, target: Target, key: str) -> None:
             ssh_host=cfg.ssh_endpoint[0],
             ssh_port=cfg.ssh_endpoint[1],
             known_hosts=guest_files(cfg, account.home, account.name).known_hosts,
-        ).rstrip("\n"),
-        marker=SSH_MARKER.format(name=cfg.name),
+        ),
+        SSH_MARKER.format(name=cfg.name),
+        mode="600",
         **target.as_user,
     )
 

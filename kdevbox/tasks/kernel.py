@@ -1,6 +1,6 @@
 """Kernel trees: fetch (a git tag, a kernel.org release, or a tree on the host), configure from Kconfig
-fragments, build out of tree with ccache, compile_commands.json for clangd, install on request, and
-remove an installed kernel safely."""
+fragments, build out of tree with ccache, compile_commands.json for clangd, install on request.
+Removing installed kernels is kdevbox.tasks.kernel_uninstall."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
-from kdevbox.facts import KernelBuild, KernelBuildState, KernelsPresent, RunningConfig, RunningKernelConfig
-from kdevbox.inventory import ConfigError, Problem, refusal
+from kdevbox.facts import KernelBuild, KernelBuildState, RunningConfig, RunningKernelConfig
+from kdevbox.inventory import ConfigError, refusal
 from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
 from kdevbox.layout import KernelTree, downloads, expand_home, kernel_build_dir
-from kdevbox.operations import apt_install, git_checkout, inputs_digest, install_tarball
+from kdevbox.operations import git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
+from kdevbox.steps import apt_install
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 
@@ -345,60 +346,3 @@ def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -
             f'installkernel "$(cat {sh(tree.kernel_release)})" ' + words(image, tree.system_map, "/boot"),
         ],
     )
-
-
-@deploy("kernel uninstall")
-def kernel_uninstall(cfg: Kernel) -> None:
-    """Remove each release in cfg.uninstall; refuse the running kernel and the last bootable one."""
-    kernels = host.get_fact(KernelsPresent)
-    problems = []
-    remaining = set(kernels.boot) - set(cfg.uninstall)
-    for release in cfg.uninstall:
-        if release == kernels.running:
-            problems.append(
-                Problem(
-                    host.name, "kernel.uninstall", release, "is the running kernel: boot another one first"
-                )
-            )
-        elif release in kernels.packaged:
-            problems.append(
-                Problem(
-                    host.name,
-                    "kernel.uninstall",
-                    release,
-                    "belongs to a distribution package (dpkg -S): remove it with apt "
-                    f"(apt remove linux-image-{release}), which keeps dpkg's records right",
-                )
-            )
-        elif release not in kernels.boot and release not in kernels.modules:
-            problems.append(
-                Problem(
-                    host.name,
-                    "kernel.uninstall",
-                    release,
-                    f"not installed; installed: {', '.join(kernels.boot) or 'none'}",
-                )
-            )
-        elif release in kernels.boot and not remaining:
-            problems.append(
-                Problem(
-                    host.name,
-                    "kernel.uninstall",
-                    release,
-                    "is the last bootable kernel in /boot: install another one first",
-                )
-            )
-    if problems:
-        raise ConfigError(problems, headline="kernels not removed")
-    for release in cfg.uninstall:
-        paths = [f"/boot/{kind}-{release}" for kind in ("vmlinuz", "System.map", "config", "initrd.img")]
-        for path in paths:
-            files.file(name=f"remove {path}", path=path, present=False)
-        files.directory(name=f"remove /lib/modules/{release}", path=f"/lib/modules/{release}", present=False)
-        files.file(
-            name=f"remove initramfs-tools state of {release}",
-            path=f"/var/lib/initramfs-tools/{release}",
-            present=False,
-        )
-    if cfg.uninstall and kernels.update_grub:
-        server.shell(name="update-grub", commands=["update-grub"])

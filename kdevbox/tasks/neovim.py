@@ -26,8 +26,9 @@ from kdevbox.config import (
 from kdevbox.facts import AptCandidate, GitCheckout, GitRemoteRefs
 from kdevbox.inventory import ConfigError, Problem, refusal
 from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, NVIM_RELEASE_PREFIX, Downloads, Home, downloads
-from kdevbox.operations import apt_install, git_checkout, install_tarball
+from kdevbox.operations import git_checkout, install_tarball
 from kdevbox.records import NeovimPlan
+from kdevbox.steps import apt_install, managed_block
 from kdevbox.target import Target
 from kdevbox.templates import render, rendered_file
 
@@ -197,11 +198,10 @@ def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
     )
     init = init_vim if vimscript else posixpath.join(config_dir, "init.lua")
     comment = '"' if vimscript else "--"
-    files.file(name=f"{init} exists", path=init, present=True, **as_user)
-    files.block(
-        name=f"load kdevbox's config from {init}",
-        path=init,
-        content=render("nvim/init-block.j2", vimscript=vimscript).rstrip("\n"),
-        marker=NVIM_INIT_MARKER.format(comment=comment),
+    managed_block(
+        f"load kdevbox's config from {init}",
+        init,
+        render("nvim/init-block.j2", vimscript=vimscript),
+        NVIM_INIT_MARKER.format(comment=comment),
         **as_user,
     )

@@ -8,7 +8,7 @@ from pyinfra.facts.git import GitConfig
 
 from kdevbox.config import Git, PatchMail, Proxy
 from kdevbox.inventory import refusal
-from kdevbox.operations import apt_install, pip_tool
+from kdevbox.steps import apt_install, pip_tool
 from kdevbox.target import Target
 
 

@@ -16,7 +16,7 @@ from pyinfra.operations import files
 
 from kdevbox.config import Proxy
 from kdevbox.layout import PROXY_PROFILE, PROXY_ROOT_ENV, PROXY_SUDOERS, PROXY_USER_ENV, Home
-from kdevbox.operations import private_file
+from kdevbox.steps import private_file
 from kdevbox.target import Target
 from kdevbox.templates import render, rendered_file
 

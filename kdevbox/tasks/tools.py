@@ -9,7 +9,7 @@ from pyinfra.operations import files, server
 from kdevbox.config import Tools
 from kdevbox.facts import KernelModuleState, PackageAvailability
 from kdevbox.layout import MSR_MODULES_LOAD
-from kdevbox.operations import apt_install
+from kdevbox.steps import apt_install
 from kdevbox.templates import TEMPLATES
 
 

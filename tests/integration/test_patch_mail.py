@@ -42,7 +42,7 @@ def test_send_email_series_reaches_smtp(chroot_root: Path, tmp_path: Path) -> No
         first = deploy(inventory, PATCH_MAIL_ONLY)[name]
         assert not first["failed"]
         changed = {op for names in first["changed"] for op in names}
-        assert {"patch mail | b4 0.14.3", "patch mail | b4 on PATH"} <= changed, changed
+        assert {"patch mail | b4 0.14.3 (pip, from PyPI)", "patch mail | b4 on PATH"} <= changed, changed
         checked = verify(inventory, "kdevbox.verify.test_patch_mail", extra=["kdevbox.verify.test_git"])
         assert checked.returncode == 0 and checked.failed == 0 and checked.passed >= 4, checked.output
         assert deploy(inventory, PATCH_MAIL_ONLY)[name]["changed"] == []
