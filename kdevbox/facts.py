@@ -368,7 +368,7 @@ class KernelsPresent(FactBase[Kernels]):
 
 
 @dataclass(frozen=True)
-class Link:
+class NetLink:
     name: str
     kind: str | None  # "bridge", "tun", ... (None: a physical or loopback device)
     up: bool
@@ -392,7 +392,7 @@ class Route:
 class Network:
     """The host's network links, their IPv4 addresses, and its IPv4 routes."""
 
-    links: dict[str, Link]
+    links: dict[str, NetLink]
     routes: tuple[Route, ...]
     known: bool = True  # False: no iproute2 on the host, nothing could be read
 
@@ -412,7 +412,7 @@ def parse_network(lines: Iterable[str]) -> Network:
     links = {}
     for entry in values.get("links", []):
         info = entry.get("linkinfo", {})
-        links[entry["ifname"]] = Link(
+        links[entry["ifname"]] = NetLink(
             name=entry["ifname"],
             kind=info.get("info_kind"),
             up="UP" in entry.get("flags", []),

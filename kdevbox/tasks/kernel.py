@@ -166,13 +166,13 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             commands=_configure_commands(cfg, tree, stamp, running),
             **as_user,
         )
-    if steps.build:
+    if steps.compile:
         server.shell(
             name=f"build {cfg.name} and {tree.compile_commands} (minutes: tail -f {tree.build_log})",
             commands=_build_commands(cfg, tree, stamp, clean=steps.clean),
             **as_user,
         )
-    if steps.selftests:
+    if steps.make_selftests:
         server.shell(
             name=f"selftests {' '.join(cfg.selftests)} for {cfg.name}",
             commands=_selftest_commands(tree, cfg.selftests, selftests_stamp(stamp, cfg)),
@@ -193,9 +193,9 @@ class KernelSteps:
     """What a kernel run does on a build dir, decided from its state alone."""
 
     configure: bool
-    build: bool
-    clean: bool  # build from clean: a recorder (bear, compiledb) has no database to extend
-    selftests: bool
+    compile: bool  # make, then compile_commands.json
+    clean: bool  # compile from clean: a recorder (bear, compiledb) has no database to extend
+    make_selftests: bool
     drop_selftests: bool
     rebuilt: bool  # a new image (an installed kernel is then out of date)
 

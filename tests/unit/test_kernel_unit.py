@@ -142,9 +142,14 @@ def test_decide_does_no_more_than_make_needs() -> None:
     )
     assert decide(kernel, done, stamp) == KernelSteps(False, False, False, False, False, rebuilt=False)
     edited = decide(kernel, replace(done, tree_changed=True), stamp)
-    assert (edited.configure, edited.build, edited.clean, edited.selftests) == (False, True, False, True)
+    assert (edited.configure, edited.compile, edited.clean, edited.make_selftests) == (
+        False,
+        True,
+        False,
+        True,
+    )
     fresh = decide(kernel, KernelBuildState.default(), stamp)
-    assert fresh.configure and fresh.build and fresh.rebuilt and not fresh.clean
+    assert fresh.configure and fresh.compile and fresh.rebuilt and not fresh.clean
     # A recorder with no database to extend starts clean; gen just regenerates it.
     recorder = Kernel(compile_commands="compiledb")
     no_database = replace(done, has_compile_commands=False, selftests=None)
