@@ -210,26 +210,23 @@ def _foreign(name: str, what: str, setting: str) -> OperationError:
 
 
 @operation()
-def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[str]:
-    """A bridge holding exactly address, up, with a tap owned by user enslaved to it and up.
+def network_bridge(bridge: str, address: str) -> Generator[str]:
+    """A bridge holding exactly address, up, marked as kdevbox's (ifalias `kdevbox`).
 
-    What `ip` makes now; systemd-networkd files (written beside) make it again at boot. Devices kdevbox
-    makes carry the ifalias `kdevbox`; any other device of that name is refused, never changed. A
-    kdevbox tap owned by someone else is recreated: QEMU, run by user, could not open it.
+    What `ip` makes now; systemd-networkd files (written beside) make it again at boot. A bridge of
+    that name kdevbox did not make is taken over only when it holds no other address; any other
+    device of that name is refused. kdevbox never removes a bridge: other guests may be on it.
 
     + bridge: the bridge's name
     + address: the host's address on it, as address/prefix
-    + tap: the guest's tap
-    + user: the account QEMU runs as, who owns the tap
 
     **Example:**
 
     .. code:: python
 
-        tap_on_bridge(bridge="kdevbr0", address="10.77.0.1/24", tap="tap-guest", user="ada")
+        network_bridge(bridge="kdevbr0", address="10.77.0.1/24")
     """
-    links = host.get_fact(NetworkState).links
-    current = links.get(bridge)
+    current = host.get_fact(NetworkState).links.get(bridge)
     if current is not None and current.kind != "bridge":
         raise OperationError(f"{bridge} exists and is not a bridge: choose another guest.bridge")
     if current is not None and not current.made_by_kdevbox and current.addresses not in ((), (address,)):
@@ -244,7 +241,35 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
         yield words("ip", "addr", "add", address, "dev", bridge)
     if current is None or not current.up:
         yield words("ip", "link", "set", bridge, "up")
-    port = links.get(tap)
+
+
+@operation()
+def guest_tap(tap: str, user: str, bridge: str | None = None, present: bool = True) -> Generator[str]:
+    """A guest's tap, owned by user (QEMU runs as them, unprivileged), on bridge and up; or gone.
+
+    Only taps kdevbox made (ifalias `kdevbox`) for user are changed or removed: a device of that
+    name that kdevbox did not make, or another user's tap, is refused when present=True and left
+    alone when present=False. A kdevbox tap without an owner is made again.
+
+    + tap: the tap's name
+    + user: the developer whose guest uses it
+    + bridge: the bridge it is a port of (with present=True)
+    + present: whether the tap should exist
+
+    **Example:**
+
+    .. code:: python
+
+        guest_tap(tap="tap-guest", user="ada", bridge="kdevbr0")
+        guest_tap(tap="tap-guest", user="ada", present=False)
+    """
+    port = host.get_fact(NetworkState).links.get(tap)
+    ours = port is not None and port.kind == "tun" and port.made_by_kdevbox and port.owner == user
+    if not present:
+        if ours:
+            yield words("ip", "link", "del", tap)
+        return
+    assert bridge is not None, "a tap that should exist needs its bridge"
     if port is not None and not (port.made_by_kdevbox or (port.kind == "tun" and port.owner == user)):
         raise _foreign(tap, f"a {port.kind or 'network'} device", "guest.tap")
     if port is not None and port.kind == "tun" and port.owner not in (user, None):
@@ -264,18 +289,3 @@ def tap_on_bridge(bridge: str, address: str, tap: str, user: str) -> Generator[s
         yield words("ip", "link", "set", tap, "master", bridge)
     if port is None or not port.up:
         yield words("ip", "link", "set", tap, "up")
-
-
-@operation()
-def tap_absent(tap: str, user: str) -> Generator[str]:
-    """No tap of user's named tap: what a guest leaves behind when it goes back to user networking.
-
-    A device of that name kdevbox did not make (no `kdevbox` ifalias), or another user's, is left
-    alone.
-
-    + tap: the guest's tap
-    + user: the developer whose guest it was
-    """
-    link = host.get_fact(NetworkState).links.get(tap)
-    if link is not None and link.kind == "tun" and link.made_by_kdevbox and link.owner == user:
-        yield words("ip", "link", "del", tap)

@@ -17,7 +17,7 @@ from kdevbox.config import Guest
 from kdevbox.facts import Network, NetworkState, Route
 from kdevbox.inventory import ConfigError, refusal
 from kdevbox.layout import NETWORKD_DIR, networkd_files
-from kdevbox.operations import tap_absent, tap_on_bridge
+from kdevbox.operations import guest_tap, network_bridge
 from kdevbox.target import Target
 from kdevbox.templates import rendered_file
 
@@ -55,12 +55,14 @@ def guest_network_setup(cfg: Guest, target: Target) -> None:
         raise _refuse(
             cfg, f"a range clear of this host's routes; {cfg.bridge_address.network} overlaps {routes}"
         )
-    tap_on_bridge(
-        name=f"bridge {cfg.bridge} ({cfg.bridge_address}) with {cfg.tap_name} for {target.account.name}",
-        bridge=cfg.bridge,
-        address=str(cfg.bridge_address),
+    network_bridge(
+        name=f"bridge {cfg.bridge} ({cfg.bridge_address})", bridge=cfg.bridge, address=str(cfg.bridge_address)
+    )
+    guest_tap(
+        name=f"{cfg.tap_name} on {cfg.bridge} for {target.account.name}",
         tap=cfg.tap_name,
         user=target.account.name,
+        bridge=cfg.bridge,
     )
     written = [
         files.put(
@@ -85,7 +87,7 @@ def guest_network_setup(cfg: Guest, target: Target) -> None:
 def guest_tap_teardown(cfg: Guest, user: str) -> None:
     """guest.network: user: the guest's tap and its networkd files go; the bridge stays, as other
     guests may be on it."""
-    tap_absent(name=f"no tap {cfg.tap_name} (network: user)", tap=cfg.tap_name, user=user)
+    guest_tap(name=f"no tap {cfg.tap_name} (network: user)", tap=cfg.tap_name, user=user, present=False)
     removed = [
         files.file(name=f"no {path}", path=path, present=False)
         for _, name, interface in networkd_files(cfg)
