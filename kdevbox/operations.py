@@ -34,6 +34,19 @@ def secret_file(path: str, sha256: str, mode: str, user: str, group: str) -> Gen
     The content never appears in a command line, a diff or pyinfra's output: it travels on stdin
     into a temp file created 0600 beside path, gets its owner and mode, then is renamed over path.
     sha256 is the content's digest, so a rerun with the same content changes nothing.
+
+    + path: the file
+    + sha256: the digest of the content given on stdin
+    + mode: its mode (octal string)
+    + user: its owner
+    + group: its group
+
+    **Example:**
+
+    .. code:: python
+
+        secret_file(path="/etc/kdevbox/proxy.env", sha256=sha256_text(text), mode="600",
+                    user="root", group="root", _stdin=text)
     """
     current = host.get_fact(File, path=path)
     if (
