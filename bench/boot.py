@@ -17,17 +17,14 @@ import glob
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
-from bench.guest_boot import GUEST_IMAGE, USER, pyinfra, vm
-from tests import testhosts
-from tests.kernel_stand_in import kernel_git_repo
-from tests.setups import KERNEL, guest_kernel_settings, write_inventory
+from bench.guest_boot import GUEST_IMAGE, USER, bench_host, pyinfra, vm
+from tests.setups import KERNEL
 
 RUNS = 3
 VNG_TIMEOUT = 240  # seconds: a kernel vng cannot boot prints nothing, for ever
@@ -89,15 +86,7 @@ def main() -> None:
         raise SystemExit("no vng: pip install -e '.[bench]'")
     debian = sorted(glob.glob("/boot/vmlinuz-*-amd64"))[-1]
     with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-boot-bench-")))
-        repo = kernel_git_repo()
-        url = stack.enter_context(testhosts.git_daemon(repo.parent, repo))
-        root = stack.enter_context(testhosts.throwaway_rootfs(work / "host"))
-        guest = {"name": "bench", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
-        kernel = guest_kernel_settings(f"{url}/{repo.name}")
-        inventory = write_inventory(
-            work / "setup", [(f"@chroot{root}", {"user": USER, "guest": guest, "kernel": kernel})]
-        )
+        root, inventory = bench_host(stack)
         pyinfra(inventory, GUEST_IMAGE)
         pyinfra(inventory, KERNEL)
         image_kernel = f"/home/{USER}/.local/share/kdevbox/guests/bench.vmlinuz"

@@ -50,17 +50,24 @@ def boot_to_command(root: Path, kernel: str = "") -> tuple[float, str]:
         vm(root, "stop")
 
 
+def bench_host(stack: ExitStack) -> tuple[Path, Path]:
+    """A chroot test host for a guest named bench and the tinyconfig + guest kernel (the tests'
+    linux-source-6.1 stand-in): (its root, the inventory). Gone when stack closes."""
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-bench-")))
+    repo = kernel_git_repo()
+    url = stack.enter_context(testhosts.git_daemon(repo.parent, repo))
+    root = stack.enter_context(testhosts.throwaway_rootfs(work / "host"))
+    guest = {"name": "bench", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
+    kernel = guest_kernel_settings(f"{url}/{repo.name}")
+    inventory = write_inventory(
+        work / "setup", [(f"@chroot{root}", {"user": USER, "guest": guest, "kernel": kernel})]
+    )
+    return root, inventory
+
+
 def main() -> None:
     with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-gbench-")))
-        repo = kernel_git_repo()
-        url = stack.enter_context(testhosts.git_daemon(repo.parent, repo))
-        root = stack.enter_context(testhosts.throwaway_rootfs(work / "host"))
-        guest = {"name": "bench", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
-        kernel = guest_kernel_settings(f"{url}/{repo.name}")
-        inventory = write_inventory(
-            work / "setup", [(f"@chroot{root}", {"user": USER, "guest": guest, "kernel": kernel})]
-        )
+        root, inventory = bench_host(stack)
         images = root / f"home/{USER}/.local/share/kdevbox/guests"
         print("guest image (bookworm, essentials)")
         print(f"  cold build (debootstrap + image): {pyinfra(inventory, GUEST_IMAGE):7.1f} s")

@@ -1,17 +1,11 @@
-"""A tiny apt repository and a logging forward proxy that serves it: apt's internet, on 127.0.0.1."""
+"""A tiny apt repository for apt's internet on 127.0.0.1: served by the tests' proxy
+(tests/proxy_stand_in.py) under REPO_HOST, a name only that proxy knows."""
 
 from __future__ import annotations
 
-import base64
 import secrets
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO_HOST = "kdevbox-repo.invalid"
 PACKAGE = "kdevbox-hello"
@@ -48,55 +42,3 @@ def build_repo(root: Path) -> Path:
         )
         (repo / index).write_bytes(out.stdout)
     return deb
-
-
-@dataclass
-class ProxyLog:
-    requests: list[tuple[str, str, bool]] = field(default_factory=list)  # (method, url, authorized)
-
-
-@dataclass(frozen=True)
-class Proxy:
-    port: int
-    log: ProxyLog
-
-
-@contextmanager
-def forward_proxy(repo: Path, user: str, password: str) -> Iterator[Proxy]:
-    """An HTTP forward proxy on 127.0.0.1 that requires Basic auth and only knows REPO_HOST."""
-    log = ProxyLog()
-    token = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            authorized = self.headers.get("Proxy-Authorization") == token
-            log.requests.append(("GET", self.path, authorized))
-            url = urlsplit(self.path)
-            if not authorized:
-                self.send_response(407)
-                self.send_header("Proxy-Authenticate", 'Basic realm="kdevbox-test"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            target = (repo / url.path.lstrip("/")).resolve()
-            if url.hostname != REPO_HOST or not target.is_file() or repo not in target.parents:
-                self.send_error(404 if url.hostname == REPO_HOST else 502)
-                return
-            body = target.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Proxy(port=server.server_address[1], log=log)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

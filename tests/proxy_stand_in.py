@@ -12,13 +12,14 @@ import os
 import select
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.testhosts import threaded_http
 
 # What the machine may reach besides loopback, tunnelled for pip: PyPI.
 TUNNELLED = ("pypi.org", "files.pythonhosted.org")
@@ -161,13 +162,5 @@ def upstream_proxy(routes: dict[str, Route], user: str, password: str) -> Iterat
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield UpstreamProxy(port=server.server_address[1], log=log)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with threaded_http(Handler) as port:
+        yield UpstreamProxy(port=port, log=log)

@@ -16,10 +16,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 CACHE_DIR = Path(os.environ.get("KDEVBOX_TEST_CACHE", "/var/cache/kdevbox-tests"))
@@ -153,6 +155,22 @@ def http_server(directory: Path) -> Iterator[str]:
     argv = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory), str(port)]
     with serve(argv, port, directory.parent / f"http-{port}.log"):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def threaded_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """An HTTP server of this process on 127.0.0.1 (a free port), one thread per request; yields the
+    port and stops the server on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.apt_stand_in import PACKAGE, REPO_HOST, Proxy, build_repo, forward_proxy
+from tests.apt_stand_in import PACKAGE, REPO_HOST, build_repo
+from tests.proxy_stand_in import Files, UpstreamProxy, upstream_proxy
 from tests.setups import APT_PROXY_ONLY, deploy, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
@@ -22,8 +23,8 @@ def stand_in_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def proxy(stand_in_deb: Path) -> Iterator[Proxy]:
-    with forward_proxy(stand_in_deb.parent, "ada", SECRET) as running:
+def proxy(stand_in_deb: Path) -> Iterator[UpstreamProxy]:
+    with upstream_proxy({REPO_HOST: Files(stand_in_deb.parent)}, "ada", SECRET) as running:
         yield running
 
 
@@ -38,7 +39,7 @@ def chroot_apt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_apt_goes_through_proxy_then_proxy_is_removed(
-    chroot_root: Path, proxy: Proxy, stand_in_deb: Path, tmp_path: Path
+    chroot_root: Path, proxy: UpstreamProxy, stand_in_deb: Path, tmp_path: Path
 ) -> None:
     # The only apt source is on a made-up host name: reachable through the proxy, and only so.
     (chroot_root / "etc/apt/sources.list").unlink()

@@ -348,30 +348,29 @@ def test_bridged_guests_reach_each_other_inside_a_namespace(
                 for kind in ("netdev", "network")
             ]
 
-            # A device of the tap's name that kdevbox did not make: user networking leaves it, bridge
-            # networking refuses to take it over, naming it.
+            def left_and_refused(said: str) -> None:
+                """knet2 on user networking leaves the device; knet2 on the bridge is refused."""
+                assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
+                taken = pyinfra_cli(setup("knet2"), deploy_file=GUEST_IMAGE, netns=netns)
+                assert taken.returncode != 0 and said in taken.stdout + taken.stderr, taken.stdout
+
+            # A device of the tap's name that kdevbox did not make, then another developer's kdevbox
+            # tap (root's): both left alone and refused, naming why.
             subprocess.run(
                 ["ip", "-n", netns, "tuntap", "add", "dev", "tap-knet2", "mode", "tap"], check=True
             )
-            assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
-            taken = pyinfra_cli(setup("knet2"), deploy_file=GUEST_IMAGE, netns=netns)
-            assert taken.returncode != 0
-            assert "tap-knet2 exists and kdevbox did not make it" in taken.stdout + taken.stderr, taken.stdout
+            left_and_refused("tap-knet2 exists and kdevbox did not make it")
             foreign = subprocess.run(
                 ["ip", "-n", netns, "-d", "link", "show", "tap-knet2"], capture_output=True
             )
             assert foreign.returncode == 0 and b"alias kdevbox" not in foreign.stdout
-
-            # Another developer's kdevbox tap of that name (root's, here): left, and refused.
-            for command in ("link del tap-knet2", "tuntap add dev tap-knet2 mode tap user root"):
+            for command in (
+                "link del tap-knet2",
+                "tuntap add dev tap-knet2 mode tap user root",
+                "link set dev tap-knet2 alias kdevbox",
+            ):
                 subprocess.run(["ip", "-n", netns, *command.split()], check=True)
-            subprocess.run(
-                ["ip", "-n", netns, "link", "set", "dev", "tap-knet2", "alias", "kdevbox"], check=True
-            )
-            assert deploy(inventory, GUEST_IMAGE, netns=netns)[name]["changed"] == []
-            taken = pyinfra_cli(setup("knet2"), deploy_file=GUEST_IMAGE, netns=netns)
-            assert taken.returncode != 0
-            assert "tap-knet2 is the guest tap of root" in taken.stdout + taken.stderr, taken.stdout
+            left_and_refused("tap-knet2 is the guest tap of root")
         finally:
             for vm in vms:
                 kill_guest(root, vm.name)
