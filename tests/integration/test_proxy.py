@@ -19,6 +19,7 @@ from tests.setups import (
     EditorUpstreams,
     deploy,
     pyinfra_cli,
+    verify,
     write_inventory,
 )
 from tests.testhosts import DEV_USER
@@ -193,6 +194,9 @@ def test_proxy_for_the_developers_shells_and_sudo(chroot_root: Path, tmp_path: P
         "/etc/kdevbox/proxy.env": 0o600,
         f"/home/{DEV_USER}/.config/kdevbox/proxy.env": 0o600,
     }
+    checked = verify(inventory, "kdevbox.verify.test_proxy")
+    assert checked.returncode == 0 and checked.passed == 2, checked.output
+    assert SECRET not in checked.output
 
     inventory = setup(system=False)
     assert deploy(inventory, PROXY_ONLY)[name]["changed"]
@@ -200,3 +204,5 @@ def test_proxy_for_the_developers_shells_and_sudo(chroot_root: Path, tmp_path: P
     assert "http_proxy" not in shell("env")
     assert not (chroot_root / "etc/profile.d/kdevbox-proxy.sh").exists()
     assert not (chroot_root / "etc/sudoers.d/kdevbox-proxy").exists()
+    checked = verify(inventory, "kdevbox.verify.test_proxy")
+    assert checked.returncode == 0 and checked.passed == 2, checked.output
