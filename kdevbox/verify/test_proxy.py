@@ -29,6 +29,7 @@ def test_login_shells_have_the_proxy_with_system(kdevbox_target: VerifyTarget) -
             f"{path} should {'' if system else 'not '}exist"
         )
     if system:
-        names = {line.split("=", 1)[0] for line in kdevbox_target.run_as_user("env").stdout.splitlines()}
+        login = kdevbox_target.run_as_user("sh -lc env")  # a login shell reads /etc/profile.d
+        names = {line.split("=", 1)[0] for line in login.stdout.splitlines()}
         expected = {name for name in VARIABLES if getattr(cfg, name.lower().split("_")[0]) is not None}
         assert expected <= names, f"a login shell lacks {sorted(expected - names)}"
