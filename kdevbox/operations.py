@@ -11,6 +11,7 @@ from collections.abc import Generator
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.pip import PipPackages
 
 from kdevbox.facts import GitCheckout, NetworkState
 from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, TARBALL_SOURCE_MARKER
@@ -25,6 +26,41 @@ def sha256_text(content: str) -> str:
 def inputs_digest(*inputs: object) -> str:
     """A short stamp of what a result was made from (JSON-able inputs): equal stamps, no redo."""
     return sha256_text(json.dumps(inputs))[:16]
+
+
+@operation()
+def pip_package(venv: str, package: str, version: str, hint: str = "") -> Generator[StringCommand]:
+    """package at version in the virtualenv venv; an install that fails is one line naming the
+    package and hint (where it came from, what to change), not pip's traceback.
+
+    + venv: the virtualenv
+    + package: the PyPI name
+    + version: the exact version
+    + hint: said after the package when the install fails
+
+    **Example:**
+
+    .. code:: python
+
+        pip_package(venv="/opt/kdevbox/venvs/b4", package="b4", version="0.14.3", hint="from PyPI")
+    """
+    pip_command = posixpath.join(venv, "bin", "pip")
+    installed = host.get_fact(PipPackages, pip=pip_command)
+    if version in {
+        v for name, versions in installed.items() if name.lower() == package.lower() for v in versions
+    }:
+        host.noop(f"{package} {version} is installed in {venv}")
+        return
+    wanted = f"{package}=={version}"
+    yield StringCommand(
+        "if ! out=$(",
+        QuoteString(pip_command),
+        "install -q --disable-pip-version-check",
+        QuoteString(wanted),
+        '2>&1); then echo "kdevbox: could not install"',
+        QuoteString(f"{wanted} {hint}".rstrip()),
+        '"($(printf %s "$out" | grep -v "^ *$" | tail -n 1))" >&2; exit 1; fi',
+    )
 
 
 @operation()

@@ -9,7 +9,8 @@ from typing import Any
 from pyinfra.operations import apt, files, pip
 
 from kdevbox.layout import LINK_DIR, VENV_ROOT
-from kdevbox.operations import secret_file, sha256_text
+from kdevbox.operations import pip_package, secret_file, sha256_text
+from kdevbox.secrets import mask_credentials
 from kdevbox.templates import render
 
 APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a dev box
@@ -21,14 +22,20 @@ def apt_install(name: str, packages: list[str]) -> None:
 
 
 def pip_tool(
-    package: str, version: str, present: bool = True, proxy: str | None = None, command: str | None = None
+    package: str,
+    version: str,
+    present: bool = True,
+    proxy: str | None = None,
+    command: str | None = None,
+    hint: str = "",
 ) -> None:
     """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
 
     Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
     Needs python3-venv. present=False only drops the link: the venv stays, inert. proxy (a URL that
     may carry a password) goes into the venv's own pip.conf, 0600. command: the program linked,
-    when it is not named like the package.
+    when it is not named like the package. hint: what the user can change when PyPI cannot be
+    reached (a failed install is one line).
     """
     venv = posixpath.join(VENV_ROOT, package)
     if present:
@@ -36,8 +43,13 @@ def pip_tool(
         conf = posixpath.join(venv, "pip.conf")
         content = None if proxy is None else render("proxy/pip.conf.j2", proxy=proxy)
         private_file(f"proxy for {package}'s pip", conf, content, "root", "root")
-        pip.packages(
-            name=f"{package} {version} (pip, from PyPI)", packages=[f"{package}=={version}"], virtualenv=venv
+        via = f" through proxy {mask_credentials(proxy)}" if proxy else ""
+        pip_package(
+            name=f"{package} {version} (pip, from PyPI)",
+            venv=venv,
+            package=package,
+            version=version,
+            hint=f"from PyPI{via}; {hint or 'check the network and `proxy`'}",
         )
     files.link(
         name=f"{command or package} on PATH",

@@ -33,6 +33,7 @@ def clangd_setup(cfg: Clangd, target: Target) -> None:
         cfg.compiledb_version,
         present=cfg.compile_db == "compiledb",
         proxy=target.config.proxy.single,
+        hint="or clangd.compile_db: 'bear'",
     )
 
     config = Home(target.account.home).clangd_config

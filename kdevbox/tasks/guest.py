@@ -193,6 +193,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         present=cfg.virtme_ng,
         proxy=target.config.proxy.single,
         command="vng",
+        hint="or guest.virtme_ng: False",
     )
     mine = Home(target.account.home)
     files.directory(name=mine.ssh_dir, path=mine.ssh_dir, mode="700", present=True, **target.as_user)

@@ -52,4 +52,6 @@ def patch_mail_setup(cfg: PatchMail, proxy: Proxy) -> None:
                 "python3-venv",
             ],
         )
-    pip_tool("b4", cfg.b4_version, present=cfg.enabled, proxy=proxy.single)
+    pip_tool(
+        "b4", cfg.b4_version, present=cfg.enabled, proxy=proxy.single, hint="or patch_mail.enabled: False"
+    )

@@ -104,3 +104,21 @@ def test_an_unreachable_upstream_is_one_line_naming_url_and_setting(
     assert f"kdevbox: could not download {url}" in lines[0]
     assert "set neovim.release_url to a mirror" in lines[0]
     assert "curl" not in output.replace(lines[0], ""), output
+
+
+def test_pypi_out_of_reach_is_one_line_naming_package_proxy_and_setting(
+    chroot_root: Path, tmp_path: Path
+) -> None:
+    name = f"@chroot{chroot_root}"
+    dead = f"http://127.0.0.1:{testhosts.free_port()}"  # a proxy that is not there
+    settings = {"git": IDENTITY, "proxy": {"http": dead, "https": dead}, "apt_proxy": {}}
+    inventory = write_inventory(tmp_path, [(name, settings)])
+
+    run = pyinfra_cli(inventory, deploy_file=REPO / "tests" / "deploys" / "patch_mail_only.py")
+    output = run.stdout + run.stderr
+
+    assert run.returncode != 0
+    lines = [line for line in output.splitlines() if "kdevbox: could not install" in line]
+    assert len(lines) == 1, output
+    assert f"b4==0.14.3 from PyPI through proxy {dead}/; or patch_mail.enabled: False" in lines[0], lines[0]
+    assert "Traceback" not in output and "ProxyError" not in output.replace(lines[0], "")
