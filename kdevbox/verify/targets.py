@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import testinfra
+from pyinfra.api import FactBase
 from pyinfra.api.connectors import get_execution_connectors
 from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.state import State
@@ -45,6 +46,9 @@ class UnsupportedHost(Exception):
     """A host whose pyinfra connector has no testinfra counterpart here."""
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class VerifyTarget:
     """One inventory host under test: its expected config and a testinfra handle on it."""
@@ -59,6 +63,15 @@ class VerifyTarget:
         probe = parse_account(self.host.check_output(account_probe(self.config.user)).splitlines())
         assert probe.account is not None, f"{self.name}: developer account {probe.asked!r} does not exist"
         return probe.account
+
+    def fact(self, fact: type[FactBase[T]], as_user: bool = False, **arguments: Any) -> T:
+        """A kdevbox fact, asked through testinfra: the same command and parsing the deploy uses, so
+        deploy and verify ask a host a question one way. as_user: asked as the developer."""
+        asking = fact()
+        command = str(asking.command(**arguments))
+        result = self.run_as_user(command) if as_user else self.host.run(command)
+        lines = result.stdout.splitlines()
+        return asking.process(lines) if lines else asking.default()
 
     def run_as_user(self, command: str, *args: str) -> Any:
         """Run command as the developer, in a login environment (HOME, cwd = home)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import posixpath
 
 from kdevbox.config import HostConfig
-from kdevbox.facts import NETWORK_PROBE, NetLink, parse_network
+from kdevbox.facts import NetLink, NetworkState
 from kdevbox.layout import NETWORKD_DIR, networkd_files
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
@@ -18,7 +18,7 @@ def _network(config: HostConfig) -> str | None:
 
 
 def _links(target: VerifyTarget) -> dict[str, NetLink]:
-    return parse_network(target.host.check_output(NETWORK_PROBE).splitlines()).links
+    return target.fact(NetworkState).links
 
 
 @applies_when(lambda config: _network(config) == "bridge")

@@ -57,11 +57,9 @@ def test_nvim_version_and_source(kdevbox_target: VerifyTarget) -> None:
 
 
 def test_plugins_checked_out_at_their_refs(kdevbox_target: VerifyTarget) -> None:
-    fact = GitCheckout()
     for name, (url, ref) in _plan(kdevbox_target).plugins.items():
         path = Home(kdevbox_target.account.home).plugin(name)
-        output = kdevbox_target.run_as_user(fact.command(path)).stdout
-        checkout = fact.process(output.splitlines())
+        checkout = kdevbox_target.fact(GitCheckout, as_user=True, path=path)
         assert checkout is not None, f"{path} is not a git checkout"
         assert (checkout.url, checkout.ref) == (url, ref), f"{name}: {checkout}"
         assert checkout.head and not checkout.dirty, f"{name}: {checkout}"

@@ -4,7 +4,7 @@ and the msr module loaded (now and at boot) where the host's kernel has it."""
 from __future__ import annotations
 
 from kdevbox.config import TOOL_COMMANDS
-from kdevbox.facts import MODULE_PROBE, availability_probe, parse_availability
+from kdevbox.facts import KernelModuleState, PackageAvailability
 from kdevbox.layout import MSR_MODULES_LOAD
 from kdevbox.verify.targets import VerifyTarget
 
@@ -12,7 +12,7 @@ from kdevbox.verify.targets import VerifyTarget
 def test_tool_packages_installed(kdevbox_target: VerifyTarget) -> None:
     packages = kdevbox_target.config.tools.packages
     host = kdevbox_target.host
-    missing = parse_availability(host.check_output(availability_probe(packages)).splitlines()).missing
+    missing = kdevbox_target.fact(PackageAvailability, packages=packages).missing
     problems = []
     for package in packages:
         if not host.package(package).is_installed:
@@ -29,7 +29,7 @@ def test_tool_packages_installed(kdevbox_target: VerifyTarget) -> None:
 def test_msr_module(kdevbox_target: VerifyTarget) -> None:
     tools = kdevbox_target.config.tools
     host = kdevbox_target.host
-    state = host.check_output(MODULE_PROBE.format(name="msr")).strip() or None
+    state = kdevbox_target.fact(KernelModuleState, module="msr")
     conf = host.file(MSR_MODULES_LOAD)
     if not tools.wants_msr or state is None:  # off, or nothing this kernel could load
         assert not conf.exists, f"{MSR_MODULES_LOAD} is there, yet kdevbox cannot or should not load msr"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import configparser
 
-from kdevbox.facts import WSL_PROBE, parse_wsl
+from kdevbox.facts import WslHost
 from kdevbox.layout import WSL_CONF
 from kdevbox.verify.targets import VerifyTarget
 
 
 def test_wsl_conf(kdevbox_target: VerifyTarget) -> None:
-    info = parse_wsl(kdevbox_target.host.check_output(WSL_PROBE).splitlines())
+    info = kdevbox_target.fact(WslHost)
     conf = kdevbox_target.host.file(WSL_CONF)
     if not info.is_wsl2:
         assert not conf.exists or "kdevbox" not in conf.content_string, f"{WSL_CONF} on a non-WSL host"
@@ -28,7 +28,7 @@ def test_wsl_conf(kdevbox_target: VerifyTarget) -> None:
 
 
 def test_developer_in_kvm_group_on_wsl(kdevbox_target: VerifyTarget) -> None:
-    info = parse_wsl(kdevbox_target.host.check_output(WSL_PROBE).splitlines())
+    info = kdevbox_target.fact(WslHost)
     groups = kdevbox_target.host.check_output("id -nG %s", kdevbox_target.account.name).split()
     wanted = info.is_wsl2 and kdevbox_target.config.wsl.kvm_group
     assert ("kvm" in groups) or not wanted, f"{kdevbox_target.account.name} is not in the kvm group"
