@@ -14,6 +14,8 @@ on).
 from __future__ import annotations
 
 import glob
+import os
+import signal
 import shutil
 import statistics
 import subprocess
@@ -44,13 +46,20 @@ def timed(cycle: Callable[[], str]) -> tuple[float | None, str]:
 
 
 def vng(kernel: str) -> str:
-    return subprocess.run(
-        ["vng", "--disable-kvm", "-r", kernel, "--exec", "uname -r"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=VNG_TIMEOUT,
-    ).stdout.strip()
+    """vng --exec in a session of its own: on a timeout its QEMU goes too (by the group's id)."""
+    argv = ["vng", "--disable-kvm", "-r", kernel, "--exec", "uname -r"]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as run:
+        try:
+            out, _ = run.communicate(timeout=VNG_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+            raise
+    if run.returncode != 0:
+        raise subprocess.CalledProcessError(run.returncode, argv)
+    return out.strip()
 
 
 def kdevbox_exec(root: Path, kernel: str) -> str:
