@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import glob
 import os
-import signal
 import shutil
+import signal
 import statistics
 import subprocess
 import time
