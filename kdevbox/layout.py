@@ -20,6 +20,7 @@ WSL_CONF = "/etc/wsl.conf"
 MSR_MODULES_LOAD = "/etc/modules-load.d/kdevbox-msr.conf"
 NETWORKD_DIR = "/etc/systemd/network"
 LINK_DIR = "/usr/local/bin"
+COMPILEDB = "/usr/local/bin/compiledb"  # the clangd capability's link (its PATH may lack /usr/local/bin)
 CLANGD_LINK = "/usr/local/bin/clangd"
 NVIM_LINK = "/usr/local/bin/nvim"
 NVIM_RELEASE_PREFIX = "/opt/nvim-"  # + version

@@ -10,8 +10,7 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.facts.files import File, Sha256File
-from pyinfra.facts.server import Which
+from pyinfra.facts.files import File, Link, Sha256File
 from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
@@ -19,7 +18,7 @@ from kdevbox.facts import KernelBuild, KernelBuildState, RunningConfig, RunningK
 from kdevbox.inventory import ConfigError, refusal
 from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
-from kdevbox.layout import KernelTree, downloads, expand_home, kernel_build_dir
+from kdevbox.layout import COMPILEDB, KernelTree, downloads, expand_home, kernel_build_dir
 from kdevbox.operations import git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
 from kdevbox.steps import apt_install
@@ -126,7 +125,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
         inputs.append(running.digest)
     stamp = inputs_digest(*inputs)
 
-    if cfg.compile_commands == "compiledb" and not host.get_fact(Which, command="compiledb"):
+    if cfg.compile_commands == "compiledb" and not host.get_fact(Link, path=COMPILEDB):
         raise _fail(
             "kernel.compile_commands",
             cfg.compile_commands,
@@ -295,7 +294,7 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> l
         # compiledb reads the commands V=1 prints. Not `compiledb make`: after building it parses a
         # `make -Bnwk` dry run, which does not follow Kbuild's recursive makes (a handful of
         # entries). The real build's log holds them all.
-        commands += [f"{build} V=1 {logged}", words("compiledb", "-d", tree.build, "-o", database, "-p", log)]
+        commands += [f"{build} V=1 {logged}", words(COMPILEDB, "-d", tree.build, "-o", database, "-p", log)]
     else:
         gen = posixpath.join(tree.source, "scripts/clang-tools/gen_compile_commands.py")
         commands += [f"{build} {logged}", words("python3", gen, "-d", tree.build, "-o", database)]

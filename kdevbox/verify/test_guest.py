@@ -47,9 +47,9 @@ def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:
 def test_virtme_ng_runs_for_the_developer(kdevbox_target: VerifyTarget) -> None:
     """`vng`, the pinned virtme-ng, beside kdevbox-vm (guest.virtme_ng)."""
     cfg = kdevbox_target.config.guest
-    version = kdevbox_target.run_as_user("vng --version")
+    version = kdevbox_target.run_as_user("sh -lc 'vng --version'")  # the PATH of a login
     if not cfg.virtme_ng:
         assert not kdevbox_target.host.file("/usr/local/bin/vng").exists, "vng is still linked"
         return
     assert version.rc == 0 and cfg.virtme_ng_version in version.stdout + version.stderr, version.stderr
-    assert kdevbox_target.run_as_user("command -v busybox").rc == 0, "virtme-ng needs busybox-static"
+    assert kdevbox_target.run_as_user("sh -lc 'command -v busybox'").rc == 0, "virtme-ng needs busybox-static"
