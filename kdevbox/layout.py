@@ -14,6 +14,7 @@ from kdevbox.config import Guest, Kernel, Proxy
 # --- system files (root's) ---
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/80kdevbox-proxy"
 PROXY_ROOT_ENV = "/etc/kdevbox/proxy.env"
+PROXY_USER_ENV = ".config/kdevbox/proxy.env"  # in the developer's home (Home.proxy_env)
 PROXY_PROFILE = "/etc/profile.d/kdevbox-proxy.sh"
 PROXY_SUDOERS = "/etc/sudoers.d/kdevbox-proxy"
 WSL_CONF = "/etc/wsl.conf"
@@ -116,9 +117,6 @@ class Home:
     @property
     def run_script(self) -> str:
         return self._in(".local/bin/kdevbox-vm")
-
-
-PROXY_USER_ENV = ".config/kdevbox/proxy.env"  # in the developer's home
 
 
 @dataclass(frozen=True)

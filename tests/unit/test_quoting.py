@@ -125,9 +125,7 @@ def test_accepted_values_stay_data(settings_: dict[str, object], tmp_path: Path)
     ]
     for text in scripts:
         _assert_parses(text, tmp_path)
-    assert config.guest.mirror in _words(scripts[0]) or any(
-        config.guest.mirror in w for w in _words(scripts[0])
-    )
+    _assert_whole(config.guest.mirror, scripts[0])
     env = subprocess.run(
         ["sh", "-c", '. "$1"; printf %s "$http_proxy"', "sh", "/dev/stdin"],
         input=scripts[2],
