@@ -402,11 +402,19 @@ TELESCOPE = "telescope.nvim"
 # telescope's live_grep and grep_string need ripgrep; find_files uses fd (Debian: fdfind) when it can,
 # else find, which is slow on a kernel tree. Package: the command verify runs.
 SEARCH_TOOLS: dict[str, str] = {"ripgrep": "rg", "fd-find": "fdfind"}
+# What builds a tree-sitter parser (cc -shared: the compiler and the C library's headers and crt files).
+PARSER_BUILD_PACKAGES = ("gcc", "libc6-dev")
+TELESCOPE_HEADING = "telescope-heading.nvim"
 DEFAULT_PLUGINS: dict[str, tuple[str, str | None]] = {
     # name: (upstream, ref; None = the newest telescope tag the installed neovim supports)
     "plenary.nvim": ("https://github.com/nvim-lua/plenary.nvim", "v0.1.4"),
     TELESCOPE: ("https://github.com/nvim-telescope/telescope.nvim", None),
-    "telescope-heading.nvim": ("https://github.com/crispgm/telescope-heading.nvim", "v0.7.0"),
+    # The head of its default branch (2024-06-11): its last tag, v0.7.0, parses rst with
+    # vim.treesitter.parse_query, which neovim 0.11 removed.
+    TELESCOPE_HEADING: (
+        "https://github.com/crispgm/telescope-heading.nvim",
+        "e85c0f69cb64048f56e76548dcb2f10277576df9",
+    ),
 }
 
 
@@ -433,6 +441,15 @@ class Plugin(Model):
     ref: GitRef | None = Field(default=None, description="tag, branch or commit; default: pinned upstream")
 
 
+class RstParser(Model):
+    """tree-sitter-rst, built on the host into the parser the heading picker reads rst with:
+    telescope-heading's plain rst parser misses every section after a double blank line, which the
+    kernel's Documentation puts before each one."""
+
+    url: GitUrl = Field(default="https://github.com/stsewd/tree-sitter-rst", description="git URL")
+    ref: GitRef = Field(default="v0.2.0", description="tag, branch or commit")
+
+
 class Neovim(Model):
     """neovim (distribution or official release), telescope with the heading extension, clangd LSP."""
 
@@ -453,6 +470,10 @@ class Neovim(Model):
         default_factory=dict,
         description="per plugin name (plenary.nvim, telescope.nvim, telescope-heading.nvim): url and "
         "ref overrides; unset fields keep the defaults",
+    )
+    rst_parser: RstParser = Field(
+        default_factory=RstParser,
+        description="tree-sitter-rst for the heading picker (url, ref), built with the host's C compiler",
     )
     leader: Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=r"^[^\n'\\]+$")] = " "
     manage_init: bool = Field(

@@ -35,6 +35,7 @@ GUEST_BUILD_WORK = "/var/cache/kdevbox/guest-work"  # builds in progress, and th
 # --- markers kdevbox leaves in files and devices ---
 TARBALL_SOURCE_MARKER = ".kdevbox-source"  # in an unpacked tarball: the sha256 it came from
 CHECKOUT_REF_KEY = "kdevbox.ref"  # git config of a checkout: the ref it was asked for
+PARSER_SOURCE_SUFFIX = ".source"  # beside a built tree-sitter parser: the url and ref it came from
 LINK_ALIAS = "kdevbox"  # ifalias of the bridges and taps kdevbox makes
 # files.block markers (awk regexes: no regex metacharacters)
 GITIGNORE_MARKER = "# {mark} kdevbox managed block, set git gitignore_extra in kdevbox settings to add"
@@ -92,6 +93,15 @@ class Home:
 
     def plugin(self, name: str) -> str:
         return posixpath.join(self.pack_dir, name)
+
+    def grammar(self, language: str) -> str:
+        """A tree-sitter grammar's checkout, which its parser is built from."""
+        return self._in(f".local/share/kdevbox/tree-sitter/{language}")
+
+    def parser(self, language: str) -> str:
+        """A tree-sitter parser kdevbox built, outside neovim's 'runtimepath' so that a parser of the
+        developer's own (nvim-treesitter's, say) keeps precedence: kdevbox's config loads it by path."""
+        return self._in(f".local/share/kdevbox/tree-sitter/parser/{language}.so")
 
     @property
     def proxy_env(self) -> str:

@@ -14,7 +14,7 @@ from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.facts.pip import PipPackages
 
 from kdevbox.facts import GitCheckout, NetworkState
-from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, TARBALL_SOURCE_MARKER
+from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, PARSER_SOURCE_SUFFIX, TARBALL_SOURCE_MARKER
 from kdevbox.secrets import mask_credentials
 from kdevbox.shell import sourcing, words
 
@@ -179,6 +179,60 @@ def git_checkout(
     )
     yield StringCommand(git, "-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD")
     yield StringCommand(git, "config", CHECKOUT_REF_KEY, QuoteString(ref))
+
+
+@operation()
+def tree_sitter_parser(
+    grammar: str, dest: str, source: str, present: bool = True
+) -> Generator[StringCommand]:
+    """A tree-sitter parser as neovim loads it: a shared object built with the host's C compiler from
+    a grammar's checkout (src/parser.c, and src/scanner.c when the grammar has one).
+
+    dest is built beside itself and renamed, then records source in <dest>.source: a rerun from the
+    same source changes nothing, another source rebuilds, and a build killed half-way is redone.
+    Run it as the owner of the checkout (`_su_user`): root compiles nothing the developer can edit.
+
+    + grammar: the grammar's checkout, its src/ as the grammar's repository has it
+    + dest: the parser (a .so)
+    + source: a stamp of what the checkout holds (say, a digest of its url and ref)
+    + present: whether the parser should exist
+
+    **Example:**
+
+    .. code:: python
+
+        tree_sitter_parser(grammar="/home/ada/.local/share/kdevbox/tree-sitter/rst",
+                           dest="/home/ada/.local/share/kdevbox/tree-sitter/parser/rst.so",
+                           source=inputs_digest(url, ref), _su_user="ada")
+    """
+    stamp = dest + PARSER_SOURCE_SUFFIX
+    exists = bool(host.get_fact(File, path=dest))
+    if not present:
+        if exists or host.get_fact(File, path=stamp):
+            yield StringCommand("rm", "-f", QuoteString(dest), QuoteString(stamp))
+        else:
+            host.noop(f"{dest} is absent")
+        return
+    if exists and host.get_fact(FileContents, path=stamp) == [source]:
+        host.noop(f"{dest} is built from {grammar}")
+        return
+    yield StringCommand(
+        "set -e; mkdir -p",
+        QuoteString(posixpath.dirname(dest)),
+        "; tmp=$(mktemp",
+        QuoteString(dest + ".XXXXXX"),
+        "); trap 'rm -f \"$tmp\"' EXIT; cd",
+        QuoteString(posixpath.join(grammar, "src")),
+        '; set -- parser.c; if [ -f scanner.c ]; then set -- "$@" scanner.c; fi;',
+        'if ! out=$(cc -O2 -shared -fPIC -I . "$@" -o "$tmp" 2>&1); then echo',
+        QuoteString(f"kdevbox: could not build the tree-sitter parser {dest} from {grammar}/src"),
+        '"($(printf %s "$out" | tail -n 1))" >&2; exit 1; fi; chmod 644 "$tmp"; mv -f "$tmp"',
+        QuoteString(dest),
+        "; echo",
+        QuoteString(source),
+        ">",
+        QuoteString(stamp),
+    )
 
 
 @operation()

@@ -31,7 +31,15 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["sh"] = sh  # the one quoting path into shell scripts (kdevbox.shell)
+    environment.filters["lua"] = lua  # and into Lua
     return environment
+
+
+def lua(value: str) -> str:
+    """value as a Lua string literal: every character but letters, digits and `._/+@ ,:=-` spelled as
+    decimal byte escapes, so no value can end the string or start code."""
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/+@ ,:=-")
+    return "'" + "".join(c if c in safe else "".join(f"\\{b:03d}" for b in c.encode()) for c in value) + "'"
 
 
 def render(name: str, **context: Any) -> str:

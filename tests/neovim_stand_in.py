@@ -11,63 +11,27 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.data.upstream_facts import UPSTREAM_TAGS
-from tests.testhosts import run
+from tests.data.upstream_facts import UPSTREAM_DEFAULT_BRANCHES, UPSTREAM_PINNED_HEADS, UPSTREAM_TAGS
+from tests.testhosts import CACHE_DIR, run
+
+GRAMMAR = "tree-sitter-rst"
 
 # Small but loadable versions of each plugin's modules, at the paths the real plugins use.
+PLUGIN_SOURCES = Path(__file__).resolve().parent / "data" / "plugins"
 PLUGIN_FILES: dict[str, dict[str, str]] = {
-    "plenary.nvim": {"lua/plenary/init.lua": "return { path = {}, job = {} }\n"},
-    "telescope.nvim": {
-        "lua/telescope/init.lua": """local telescope = { extensions = {} }
-function telescope.setup(opts) telescope.opts = opts end
-function telescope.register_extension(ext) return ext end
-function telescope.load_extension(name)
-  require('plenary')
-  local ext = require('telescope._extensions.' .. name)
-  telescope.extensions[name] = ext.exports
-  return ext.exports
-end
-return telescope
-""",
-        # Like telescope's own: live_grep without ripgrep notifies an error and opens nothing.
-        "lua/telescope/builtin.lua": """local builtin = {}
-for _, name in ipairs({ 'find_files', 'live_grep', 'buffers' }) do
-  builtin[name] = function()
-    if name == 'live_grep' and vim.fn.executable('rg') == 0 then
-      vim.notify("'ripgrep', or similar alternative, is a required dependency for the live_grep picker.",
-        vim.log.levels.ERROR)
-      return
-    end
-    local buf = vim.api.nvim_create_buf(false, true)
-    vim.api.nvim_open_win(buf, true, { relative = 'editor', row = 1, col = 1, width = 20, height = 5 })
-  end
-end
-return builtin
-""",
-        # Like telescope 0.1.x's health check: ripgrep and fd, as ERROR when missing.
-        "lua/telescope/health.lua": """local health = vim.health or require('health')
-local ok = health.ok or health.report_ok
-local error = health.error or health.report_error
-local start = health.start or health.report_start
-return {
-  check = function()
-    start('Checking external dependencies')
-    for _, tool in ipairs({ 'rg', 'fdfind' }) do
-      if vim.fn.executable(tool) == 1 then ok(tool .. ': found') else error(tool .. ': not found') end
-    end
-  end,
-}
-""",
-    },
-    "telescope-heading.nvim": {
-        "lua/telescope/_extensions/heading.lua": """return require('telescope').register_extension({
-  exports = { heading = function() return 'heading' end },
-})
-""",
-    },
+    plugin.name: {str(f.relative_to(plugin)): f.read_text() for f in sorted(plugin.rglob("*.lua"))}
+    for plugin in sorted(PLUGIN_SOURCES.iterdir())
 }
 # Every tag upstream has, oldest first, with upstream's spelling (tests/data/upstream_facts.py).
 PLUGIN_TAGS = {name: list(tags) for name, tags in UPSTREAM_TAGS.items()}
+
+# tree-sitter-rst v0.2.0's src/, byte for byte, ships in this sdist of PyPI (under parsers/rst/src).
+GRAMMAR_SDIST = (
+    "https://files.pythonhosted.org/packages/c1/83/d1bc738d6f253f415ee54a8afb99640f47028871436f53f2af637c392c4f/"
+    "tree_sitter_language_pack-0.13.0.tar.gz"
+)
+GRAMMAR_SDIST_SHA256 = "032034c5e27b1f6e00730b9e7c2dbc8203b4700d0c681fd019d6defcf61183ec"
+GRAMMAR_SRC = "tree_sitter_language_pack-0.13.0/parsers/rst/src/"
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -77,23 +41,61 @@ def _git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def build_plugin_repos(base: Path) -> Path:
-    """Bare repos base/<plugin>.git, one commit per tag, each tag's commit saying which tag it is."""
-    for name, files in PLUGIN_FILES.items():
-        work = base / "work" / name
-        work.mkdir(parents=True)
-        _git(work, "init", "-q", "-b", "master")
-        for tag in PLUGIN_TAGS[name]:
-            for rel, text in files.items():
-                (work / rel).parent.mkdir(parents=True, exist_ok=True)
-                (work / rel).write_text(text)
-            (work / "VERSION").write_text(tag + "\n")
-            _git(work, "add", "-A")
-            _git(work, "commit", "-q", "-m", f"release {tag}")
+def _repo(base: Path, name: str, releases: list[tuple[str | None, dict[str, bytes]]]) -> None:
+    """base/<name>.git on upstream's default branch: a commit per release, tagged unless its tag is
+    None (a commit after the last tag); like GitHub, it serves any commit asked for by its hash."""
+    work = base / "work" / name
+    work.mkdir(parents=True)
+    _git(work, "init", "-q", "-b", UPSTREAM_DEFAULT_BRANCHES[name])
+    for tag, files in releases:
+        for rel, content in files.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_bytes(content)
+        (work / "VERSION").write_text(f"{tag or 'after the last tag'}\n")
+        _git(work, "add", "-A")
+        _git(work, "commit", "-q", "-m", f"release {tag}" if tag else "after the last tag")
+        if tag:
             _git(work, "tag", "-a", tag, "-m", tag)
-        _git(base, "clone", "-q", "--bare", str(work), str(base / f"{name}.git"))
-    shutil.rmtree(base / "work")
+    bare = base / f"{name}.git"
+    _git(base, "clone", "-q", "--bare", str(work), str(bare))
+    _git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+    shutil.rmtree(work)
+
+
+def grammar_files() -> dict[str, bytes]:
+    """tree-sitter-rst's src/ at v0.2.0, from PyPI (cached, checked against its sha256)."""
+    sdist = CACHE_DIR / GRAMMAR_SDIST.rsplit("/", 1)[1]
+    if not sdist.exists() or hashlib.sha256(sdist.read_bytes()).hexdigest() != GRAMMAR_SDIST_SHA256:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        run("curl", "-fsSL", "--retry", "2", "-o", f"{sdist}.part", GRAMMAR_SDIST)
+        assert hashlib.sha256(Path(f"{sdist}.part").read_bytes()).hexdigest() == GRAMMAR_SDIST_SHA256
+        Path(f"{sdist}.part").rename(sdist)
+    with tarfile.open(sdist) as tar:
+        return {
+            "src/" + member.name[len(GRAMMAR_SRC) :]: tar.extractfile(member).read()  # type: ignore[union-attr]
+            for member in tar.getmembers()
+            if member.isfile() and member.name.startswith(GRAMMAR_SRC)
+        }
+
+
+def build_plugin_repos(base: Path) -> Path:
+    """Bare repos base/<plugin>.git, one commit per upstream tag (its VERSION says which), and for
+    plugins kdevbox pins by commit one more commit after the last tag, as upstream has; and
+    base/tree-sitter-rst.git with the grammar's real src/ at each of its tags."""
+    for name, files in PLUGIN_FILES.items():
+        content = {rel: text.encode() for rel, text in files.items()}
+        releases: list[tuple[str | None, dict[str, bytes]]] = [(tag, content) for tag in PLUGIN_TAGS[name]]
+        if name in UPSTREAM_PINNED_HEADS:
+            releases.append((None, content))
+        _repo(base, name, releases)
+    grammar = grammar_files()
+    _repo(base, GRAMMAR, [(tag, grammar) for tag in UPSTREAM_TAGS[GRAMMAR]])
     return base
+
+
+def head_commit(repos: Path, name: str) -> str:
+    """The stand-in's commit after the last tag: what it serves for a commit upstream's branch heads."""
+    return _git(repos / f"{name}.git", "rev-parse", UPSTREAM_DEFAULT_BRANCHES[name])
 
 
 def tag_commit(repos: Path, name: str, tag: str) -> str:

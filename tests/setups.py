@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tests import testhosts
+from tests.data.upstream_facts import UPSTREAM_PINNED_HEADS
 from tests.kernel_stand_in import TAG
-from tests.neovim_stand_in import PLUGIN_FILES, ReleaseTarball
+from tests.neovim_stand_in import GRAMMAR, PLUGIN_FILES, ReleaseTarball, head_commit
 
 REPO = Path(__file__).resolve().parents[1]
 DEVBOX = REPO / "deploys" / "devbox.py"
@@ -50,7 +51,11 @@ class EditorUpstreams:
             "release_sha256": self.release.sha256,
             "release_url": self.release_url + "/v{version}/nvim-linux-x86_64.tar.gz",
             "plugins": {name: {"url": f"{self.git_url}/{name}.git"} for name in PLUGIN_FILES},
+            "rst_parser": {"url": f"{self.git_url}/{GRAMMAR}.git"},
         }
+        # A commit upstream's branch heads is not in the stand-in: its commit after the last tag is.
+        for name in UPSTREAM_PINNED_HEADS:
+            settings["plugins"][name]["ref"] = head_commit(self.repos, name)
         settings.update(overrides)
         return settings
 

@@ -15,6 +15,7 @@ from pyinfra.operations import files
 
 from kdevbox.config import (
     DEFAULT_PLUGINS,
+    PARSER_BUILD_PACKAGES,
     SEARCH_TOOLS,
     TELESCOPE,
     Neovim,
@@ -26,7 +27,7 @@ from kdevbox.config import (
 from kdevbox.facts import AptCandidate, GitCheckout, GitRemoteRefs
 from kdevbox.inventory import ConfigError, Problem, refusal
 from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, NVIM_RELEASE_PREFIX, Downloads, Home, downloads
-from kdevbox.operations import git_checkout, install_tarball
+from kdevbox.operations import git_checkout, inputs_digest, install_tarball, tree_sitter_parser
 from kdevbox.records import NeovimPlan
 from kdevbox.steps import apt_install, managed_block
 from kdevbox.target import Target
@@ -90,26 +91,31 @@ def host_plan(cfg: Neovim) -> NeovimPlan:
 
 
 def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downloads) -> None:
-    """A ref the settings pin that the plugin's remote does not have stops the run before anything is
+    """A ref the settings pin that its remote does not have stops the run before anything is
     cloned, with the nearest names it does have. Asked only when the checkout is not already at that
     ref, and skipped when the host cannot ask the remote (no git yet, no network)."""
+    mine = Home(home)
+    pins = [
+        (f"neovim.plugins.{name}.ref", *plan.plugins[name], mine.plugin(name))
+        for name, override in cfg.plugins.items()
+        if override.ref is not None
+    ]
+    if "ref" in cfg.rst_parser.model_fields_set:
+        pins.append(("neovim.rst_parser.ref", cfg.rst_parser.url, cfg.rst_parser.ref, mine.grammar("rst")))
     problems = []
-    for name, override in cfg.plugins.items():
-        url, ref = plan.plugins[name]
-        if override.ref is None or re.fullmatch(r"[0-9a-f]{7,40}", ref):
+    for field, url, ref, path in pins:
+        if re.fullmatch(r"[0-9a-f]{7,40}", ref):
             continue
-        checkout = host.get_fact(GitCheckout, path=Home(home).plugin(name))
+        checkout = host.get_fact(GitCheckout, path=path)
         if checkout is not None and checkout.ref == ref:
             continue
         offered = host.get_fact(GitRemoteRefs, url=url, env_file=fetching.root_env)
         if offered and ref not in offered:
             near = difflib.get_close_matches(ref, offered, n=3, cutoff=0.6)
             hint = f"did you mean {' or '.join(near)}?" if near else f"it has {', '.join(offered[-8:])}"
-            problems.append(
-                Problem(host.name, f"neovim.plugins.{name}.ref", ref, f"not a ref of {url}: {hint}")
-            )
+            problems.append(Problem(host.name, field, ref, f"not a ref of {url}: {hint}"))
     if problems:
-        raise ConfigError(problems, headline="neovim plugin refs that their remotes do not have")
+        raise ConfigError(problems, headline="neovim refs that their remotes do not have")
 
 
 @deploy("neovim")
@@ -123,8 +129,8 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
 
     packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
     apt_install(
-        "neovim, what kdevbox installs it with, and what telescope searches with",
-        packages + list(SEARCH_TOOLS),
+        "neovim, what kdevbox installs it with, what telescope searches with, what builds parsers",
+        packages + list(SEARCH_TOOLS) + list(PARSER_BUILD_PACKAGES),
     )
     if plan.source == "release":
         install_tarball(
@@ -157,13 +163,32 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
             **as_user,
         )
 
+    rst = cfg.rst_parser
+    git_checkout(
+        name=f"tree-sitter-rst at {rst.ref}",
+        path=mine.grammar("rst"),
+        url=rst.url,
+        ref=rst.ref,
+        hint="set neovim.rst_parser.url to a mirror you reach",
+        env_file=fetching.user_env,
+        via=fetching.via,
+        **as_user,
+    )
+    tree_sitter_parser(
+        name=f"rst parser {mine.parser('rst')}",
+        grammar=mine.grammar("rst"),
+        dest=mine.parser("rst"),
+        source=inputs_digest(rst.url, rst.ref),
+        **as_user,
+    )
+
     lua = mine.kdevbox_lua
     files.directory(
         name="kdevbox neovim config directory", path=posixpath.dirname(lua), present=True, **as_user
     )
     files.put(
         name=f"kdevbox neovim config {lua}",
-        src=rendered_file("nvim/kdevbox.lua.j2", cfg=cfg),
+        src=rendered_file("nvim/kdevbox.lua.j2", cfg=cfg, rst_parser=mine.parser("rst")),
         dest=lua,
         **target.owned_file("644"),
     )

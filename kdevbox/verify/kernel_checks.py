@@ -13,8 +13,12 @@ import posixpath
 import pytest
 
 from kdevbox.kconfig import fragment_text, requested_options
-from kdevbox.layout import KernelTree, kernel_build_dir
+from kdevbox.layout import Home, KernelTree, kernel_build_dir
+from kdevbox.verify.nvim import picker_headings, rst_titles
 from kdevbox.verify.targets import VerifyTarget
+
+# A document every kernel tree has, in the format kernel developers read headings in.
+KERNEL_DOC = "Documentation/process/submitting-patches.rst"
 
 
 def _build(target: VerifyTarget) -> KernelTree:
@@ -63,6 +67,16 @@ def test_clangd_checks_a_kernel_file_without_errors(kdevbox_target: VerifyTarget
     )
     errors = [line for line in check.stdout.splitlines() if line.startswith("E[") or "error:" in line]
     assert check.rc == 0 and not errors, "\n".join(errors[:10]) or check.stdout[-2000:]
+
+
+def test_heading_picker_lists_the_sections_of_a_kernel_doc(kdevbox_target: VerifyTarget) -> None:
+    """<leader>fh in the tree's submitting-patches.rst lists every section title of it."""
+    if not kdevbox_target.host.file(Home(kdevbox_target.account.home).kdevbox_lua).exists:
+        pytest.skip("no kdevbox neovim config (the devbox deploy writes it)")
+    doc = kdevbox_target.host.file(posixpath.join(_tree(kdevbox_target).source, KERNEL_DOC))
+    titles = rst_titles(doc.content_string)
+    assert len(titles) > 1, f"{doc.path}: {titles}"
+    assert picker_headings(kdevbox_target, doc.path) == titles
 
 
 def test_selftests_installed(kdevbox_target: VerifyTarget) -> None:

@@ -8,9 +8,11 @@ import posixpath
 
 from kdevbox.config import DEFAULT_PLUGINS, SEARCH_TOOLS, parse_version
 from kdevbox.facts import GitCheckout
-from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, Home
+from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, PARSER_SOURCE_SUFFIX, Home
+from kdevbox.operations import inputs_digest
 from kdevbox.records import NeovimPlan
-from kdevbox.verify.targets import VerifyTarget
+from kdevbox.verify.nvim import picker_headings, rst_titles, start_nvim
+from kdevbox.verify.targets import DATA, VerifyTarget
 
 
 def _plan(target: VerifyTarget) -> NeovimPlan:
@@ -32,9 +34,7 @@ def _plan(target: VerifyTarget) -> NeovimPlan:
 
 def _start_nvim(target: VerifyTarget, *args: str) -> tuple[int, str]:
     """nvim --headless as the developer; its exit status and everything it wrote to stderr."""
-    load = [] if target.config.neovim.manage_init else ["-c", "lua require('kdevbox')"]
-    command = " ".join(["nvim", "--headless", *(["%s"] * (len(load) + len(args)))])
-    result = target.run_as_user(command, *load, *args)
+    result = start_nvim(target, *args)
     return result.rc, result.stderr
 
 
@@ -70,6 +70,24 @@ def test_headless_start_loads_telescope_and_heading(kdevbox_target: VerifyTarget
     with kdevbox_target.scratch_dir("nvim_check.lua") as scratch:
         rc, stderr = _start_nvim(kdevbox_target, "-c", f"luafile {scratch}/nvim_check.lua")
     assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"
+
+
+def test_rst_parser_built_from_its_grammar(kdevbox_target: VerifyTarget) -> None:
+    rst = kdevbox_target.config.neovim.rst_parser
+    mine = Home(kdevbox_target.account.home)
+    checkout = kdevbox_target.fact(GitCheckout, as_user=True, path=mine.grammar("rst"))
+    assert checkout is not None and (checkout.url, checkout.ref) == (rst.url, rst.ref), checkout
+    parser = kdevbox_target.host.file(mine.parser("rst"))
+    assert parser.is_file and parser.user == kdevbox_target.account.name, f"no {parser.path}"
+    stamp = kdevbox_target.host.file(mine.parser("rst") + PARSER_SOURCE_SUFFIX)
+    assert stamp.content_string.strip() == inputs_digest(rst.url, rst.ref), f"{parser.path} is stale"
+
+
+def test_heading_picker_lists_every_rst_section(kdevbox_target: VerifyTarget) -> None:
+    """A kernel-style document (two blank lines before each section): every title, not the first few."""
+    with kdevbox_target.scratch_dir("sections.rst") as scratch:
+        listed = picker_headings(kdevbox_target, posixpath.join(scratch, "sections.rst"))
+    assert listed == rst_titles((DATA / "sections.rst").read_text())
 
 
 def test_clangd_attaches_to_c_files(kdevbox_target: VerifyTarget) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from kdevbox.config import DEFAULT_PLUGINS, TELESCOPE, Neovim, parse_version
 from kdevbox.facts import AptCandidate, GitCheckout
 from kdevbox.inventory import ConfigError
 from kdevbox.tasks.neovim import plan_neovim
-from kdevbox.templates import render
+from kdevbox.templates import lua, render
 
 # What each distribution's apt offers (from the issue): and the telescope each must get.
 DISTRIBUTIONS = [
@@ -96,4 +98,20 @@ def test_fact_parsers() -> None:
 
 
 def test_leader_is_rendered_into_kdevbox_lua() -> None:
-    assert "vim.g.mapleader = ','" in render("nvim/kdevbox.lua.j2", cfg=Neovim(leader=","))
+    rendered = render("nvim/kdevbox.lua.j2", cfg=Neovim(leader=","), rst_parser="/home/ada/rst.so")
+    assert "vim.g.mapleader = ','" in rendered
+
+
+@pytest.mark.parametrize(
+    "value", ["/home/ada/rst.so", "/home/o'neil/x\\y/rst.so", "]] ..os.exit(3).. [[", "é\n'\"\x00`$(id)"]
+)
+def test_lua_string_is_the_value_in_lua(value: str) -> None:
+    """What neovim reads from a rendered literal is the value itself, whatever it holds."""
+    line = f"io.stdout:write({lua(value)})"
+    out = subprocess.run(
+        ["nvim", "--headless", "-u", "NONE", "-c", f"lua {line}", "-c", "qall!"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert out == value.encode()

@@ -15,7 +15,7 @@ from kdevbox.config import (
     telescope_tag_for,
 )
 from tests.data import upstream_facts
-from tests.neovim_stand_in import PLUGIN_TAGS
+from tests.neovim_stand_in import GRAMMAR, PLUGIN_TAGS, grammar_files
 
 
 @pytest.mark.parametrize("name", sorted(DEFAULT_PLUGINS))
@@ -23,7 +23,17 @@ def test_default_plugin_refs_are_upstream_tags(name: str) -> None:
     url, ref = DEFAULT_PLUGINS[name]
     assert url == upstream_facts.UPSTREAM_URLS[name]
     if ref is not None:
-        assert ref in upstream_facts.UPSTREAM_TAGS[name]
+        assert ref in upstream_facts.UPSTREAM_TAGS[name] or ref == upstream_facts.UPSTREAM_PINNED_HEADS[name]
+
+
+def test_default_rst_parser_is_an_upstream_tag() -> None:
+    rst = Neovim().rst_parser
+    assert rst.url == upstream_facts.UPSTREAM_URLS[GRAMMAR]
+    assert rst.ref in upstream_facts.UPSTREAM_TAGS[GRAMMAR]
+
+
+def test_the_grammar_stand_in_has_upstreams_sources() -> None:
+    assert set(upstream_facts.TREE_SITTER_RST_SOURCES) <= set(grammar_files())
 
 
 def test_every_default_telescope_tag_is_an_upstream_tag() -> None:
