@@ -55,13 +55,24 @@ def test_release_neovim_plugins_and_user_init(
     assert f"neovim | {TELESCOPE} at 0.1.8" in changed
     assert _head(chroot_root, TELESCOPE) == tag_commit(editor_upstreams.repos, TELESCOPE, "0.1.8")
 
+    parser = f"/home/{DEV_USER}/.local/share/kdevbox/tree-sitter/parser/rst.so"
+    assert {"neovim | tree-sitter-rst at v0.2.0", f"neovim | rst parser {parser}"} <= changed
     checked = verify(inventory)
     assert checked.returncode == 0 and checked.failed == 0, checked.output
+    assert "test_heading_picker_lists_every_rst_section" in checked.ran
     # patch_mail is off: kdevbox's b4 must be gone, and send-email (left installed) is not checked.
     assert "test_b4_at_configured_version" in checked.ran and "test_git_send_email_dry_run" not in checked.ran
     assert deploy(inventory)[name]["changed"] == []
     lines = init.read_text().splitlines()
     assert lines[:2] == ["vim.opt.number = true", "-- my own settings"] and "require('kdevbox')" in lines
+
+    # Without the rst parser the picker falls back to the plain parser, which loses the sections
+    # after a double blank line: verify says so, and the next run builds the parser again.
+    (chroot_root / parser.lstrip("/")).unlink()
+    checked = verify(inventory)
+    assert checked.failed == 2 and "no rst parser" in checked.output, checked.output
+    assert deploy(inventory)[name]["changed"] == [[f"neovim | rst parser {parser}"]]
+    assert verify(inventory).returncode == 0
 
     # A pinned ref moves the checkout, and only that.
     plugins = editor_upstreams.neovim_settings()["plugins"]
