@@ -4,7 +4,8 @@
 local rst = {}
 
 local function adornment(line)
-  return line:match('^([=%-`:%.\'"~%^_%*%+#])%1*$') ~= nil or line == ''
+  local char = line:sub(1, 1)
+  return line == '' or (char:match('[=%-`:%.\'"~%^_%*%+#]') ~= nil and line == char:rep(#line))
 end
 
 function rst.get_headings(path, first, last)
