@@ -16,11 +16,13 @@ import pytest
 
 from kdevbox.config import Kernel
 from kdevbox.kconfig import fragment_text, requested_options
+from kdevbox.verify.nvim import rst_titles
 from tests import testhosts
 from tests.kernel_stand_in import Release, kernel_git_repo, kernel_version, serve_releases
 from tests.setups import (
     KERNEL,
     REPO,
+    EditorUpstreams,
     deploy,
     guest_kernel_settings,
     pyinfra_cli,
@@ -32,7 +34,7 @@ from tests.testhosts import DEV_USER
 pytestmark = pytest.mark.slow
 UNINSTALL = REPO / "deploys" / "kernel_uninstall.py"
 FETCH_ONLY = REPO / "tests" / "deploys" / "kernel_fetch_only.py"
-CLANGD_ONLY = REPO / "tests" / "deploys" / "clangd_only.py"
+EDITOR_ONLY = REPO / "tests" / "deploys" / "editor_only.py"
 HOME = f"home/{DEV_USER}"
 
 
@@ -176,16 +178,24 @@ LINES = [
 ]
 
 
-def test_compiledb_records_the_kernel_build(kernel_lab: Path, kernel_repo_url: str, tmp_path: Path) -> None:
+def test_compiledb_records_the_kernel_build(
+    kernel_lab: Path, kernel_repo_url: str, editor_upstreams: EditorUpstreams, tmp_path: Path
+) -> None:
     """compile_commands: compiledb on a built tree without a database: kdevbox rebuilds clean and
-    compiledb records every compiled file (from the build's V=1 log, not a dry run)."""
+    compiledb records every compiled file (from the build's V=1 log, not a dry run). The editor on
+    that tree: clangd checks a file without error, the heading picker lists a kernel doc's titles."""
     root, name = kernel_lab, f"@chroot{kernel_lab}"
     kernel = guest_kernel_settings(
         kernel_repo_url, options=["CONFIG_PRINTK_TIME=y"], compile_commands="compiledb"
     )
-    clangd = {"compile_db": "compiledb"}
-    inventory = write_inventory(tmp_path, [(name, {"user": DEV_USER, "kernel": kernel, "clangd": clangd})])
-    assert not deploy(inventory, CLANGD_ONLY)[name]["failed"]
+    settings = {
+        "user": DEV_USER,
+        "kernel": kernel,
+        "clangd": {"compile_db": "compiledb"},
+        "neovim": editor_upstreams.neovim_settings(),
+    }
+    inventory = write_inventory(tmp_path, [(name, settings)])
+    assert not deploy(inventory, EDITOR_ONLY)[name]["failed"]
     database = root / HOME / "src/linux/compile_commands.json"
     database.unlink(missing_ok=True)
 
@@ -200,6 +210,12 @@ def test_compiledb_records_the_kernel_build(kernel_lab: Path, kernel_repo_url: s
     assert checked.returncode == 0 and checked.failed == 0, checked.output
     # Debian 12's clangd 14 on the kernel gcc built: kdevbox's clangd config leaves it no error.
     assert "test_clangd_checks_a_kernel_file_without_errors" in checked.ran and checked.skipped == 0
+    # <leader>fh in Documentation/process/submitting-patches.rst lists its 20 section titles
+    # (telescope-heading's plain rst parser lists 4).
+    assert "test_heading_picker_lists_the_sections_of_a_kernel_doc" in checked.ran
+    doc = root / HOME / "src/linux/Documentation/process/submitting-patches.rst"
+    titles = [title for _line, title in rst_titles(doc.read_text())]
+    assert len(titles) == 20 and titles[-2:] == ["Providing base tree information", "References"]
     assert deploy(inventory, KERNEL)[name]["changed"] == []
 
 
