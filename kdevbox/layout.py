@@ -226,6 +226,10 @@ def kernel_tree(cfg: Kernel, home: str, source: str, source_id: str) -> KernelTr
     return KernelTree(source, kernel_build_dir(cfg, home), source_id)
 
 
+# Inside guest images: PID 1 of a one-shot `kdevbox-vm exec` boot, instead of systemd.
+GUEST_EXEC_INIT = "/usr/local/lib/kdevbox/exec-init"
+
+
 @dataclass(frozen=True)
 class GuestFiles:
     """One guest's files: the developer's in its image dir, root's build script, env and log."""

@@ -15,6 +15,7 @@ from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
 from kdevbox.layout import (
     GUEST_BASE_CACHE,
     GUEST_BUILD_WORK,
+    GUEST_EXEC_INIT,
     LOG_DIR,
     SCRIPT_DIR,
     SELFTEST_SUMMARY,
@@ -47,6 +48,8 @@ def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) 
         base_key=inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS),
         essentials=GUEST_ESSENTIALS,
         key=key,
+        exec_init=GUEST_EXEC_INIT,
+        exec_init_script=render("guest/exec-init.sh.j2", user=user),
     )
 
 
@@ -63,6 +66,7 @@ def render_run_script(cfg: Guest, kernel: Kernel, user: str, home: str, key: str
         ssh_host=ssh_host,
         ssh_port=ssh_port,
         kernel_image=build.image,
+        exec_init=GUEST_EXEC_INIT,
         kselftests=build.kselftests,
         summary=SELFTEST_SUMMARY,
         share=expand_home(cfg.share, home) if cfg.share else None,

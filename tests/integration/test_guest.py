@@ -130,13 +130,8 @@ def test_image_boot_and_edit_build_boot(
         assert guest.run("sudo -n passwd -S root").stdout.split()[1] == "L"  # no root password login
         fingerprint = guest.check_output("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
 
-        # Selftests built against it, run in the guest, summarized from their TAP output.
-        selftests = vm("selftest")
-        assert selftests.returncode == 0, selftests.stdout + selftests.stderr
-        rows = {line.split()[0]: line.split()[1:] for line in selftests.stdout.splitlines()}
-        assert rows["size"] == ["1", "0", "0"] and rows["kcmp"] == ["1", "0", "0"], selftests.stdout
-        assert rows["timens"][1] == "0" and int(rows["timens"][2]) > 0  # no CONFIG_TIME_NS: skipped
-        # A test that fails (its binary is gone, so the runner reports it not ok): exit status 1.
+        # A selftest that fails in the running guest (its binary is gone, so the runner reports it
+        # not ok): exit status 1.
         get_size = root / f"home/{DEV_USER}/build/kdevbox/kselftest/kselftest_install/size/get_size"
         get_size.rename(get_size.with_name("get_size.aside"))
         try:
@@ -161,15 +156,28 @@ def test_image_boot_and_edit_build_boot(
         vm.stop()
     assert not (root / images(DEV_USER) / "kguest.pid").exists(), "stop left QEMU running"
 
-    # One shot, as with `vng --exec`: boot the build, run a command, print its output, power off,
-    # exit with the command's status.
-    once = vm("exec", "--", "sh", "-c", "'uname -r; exit 3'")
-    assert once.returncode == 3 and once.stdout.strip() == release, once.stdout + once.stderr
+    # One shot, as with `vng --exec`: boot the build straight into the command (no systemd), print
+    # its output and errors apart, power off, exit with the command's status. Each word stays whole.
     pidfile = root / images(DEV_USER) / "kguest.pid"
+    once = vm("exec", "--", "sh", "-c", "'uname -r; echo \"$1\" >&2; exit 3'", "sh", "'it'\\''s a b'")
+    assert once.returncode == 3 and once.stdout == release + "\n", once.stdout + once.stderr
+    assert once.stderr == "it's a b\n", once.stderr
     left = pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists()
     assert not left, "exec left QEMU running"
     console = (root / images(DEV_USER) / "kguest.console.log").read_text(errors="replace")
-    assert "kdevbox-guest-ready" in console
+    assert "kdevbox-guest-ready" not in console  # systemd did not boot
+    # With --systemd: the whole guest, the command over SSH.
+    full = vm("exec", "--systemd", "--", "sudo", "systemctl", "is-system-running", "--wait")
+    assert full.stdout.strip() in ("running", "degraded"), full.stdout + full.stderr
+    assert "kdevbox-guest-ready" in (root / images(DEV_USER) / "kguest.console.log").read_text(errors="replace")
+    assert not pidfile.exists(), "exec --systemd left QEMU running"
+
+    # Selftests built against the kernel, run one shot (as exec), summarized from their TAP output.
+    selftests = vm("selftest")
+    assert selftests.returncode == 0, selftests.stdout + selftests.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in selftests.stdout.splitlines()}
+    assert rows["size"] == ["1", "0", "0"] and rows["kcmp"] == ["1", "0", "0"], selftests.stdout
+    assert rows["timens"][1] == "0" and int(rows["timens"][2]) > 0  # no CONFIG_TIME_NS: skipped
 
     # A second image from the same cached base, for a developer who is root on the host (root on a
     # WSL distro, say: root in the guest takes the key), booted with its own Debian kernel and
