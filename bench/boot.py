@@ -45,9 +45,9 @@ def timed(cycle: Callable[[], str]) -> tuple[float | None, str]:
     return statistics.median(seconds), output
 
 
-def vng(kernel: str) -> str:
+def vng(kernel: str, command: str = "uname -r") -> str:
     """vng --exec in a session of its own: on a timeout its QEMU goes too (by the group's id)."""
-    argv = ["vng", "--disable-kvm", "-r", kernel, "--exec", "uname -r"]
+    argv = ["vng", "--disable-kvm", "-r", kernel, "--exec", command]
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     ) as run:

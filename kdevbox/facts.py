@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import posixpath
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -283,11 +282,16 @@ class KernelBuild:
 
     configured: str | None  # stamp of the inputs .config was made from
     built: str | None  # stamp of the inputs the last complete build used
-    tree_changed: bool  # a source file is newer than the last complete build
+    # Files of the source tree newer than the last complete build (relative paths; at most
+    # CHANGED_SHOWN + 1 of them are listed: more means "many")
+    changed: tuple[str, ...]
     has_image: bool
     release: str | None  # include/config/kernel.release
     has_compile_commands: bool
     selftests: str | None = None  # stamp of the kernel and TARGETS the installed selftests came from
+
+
+CHANGED_SHOWN = 100
 
 
 class KernelBuildState(FactBase[KernelBuild]):
@@ -296,9 +300,7 @@ class KernelBuildState(FactBase[KernelBuild]):
     @staticmethod
     def default() -> KernelBuild:
         """A build dir that does not exist yet (the probe prints nothing)."""
-        return KernelBuild(
-            None, None, tree_changed=False, has_image=False, release=None, has_compile_commands=False
-        )
+        return KernelBuild(None, None, changed=(), has_image=False, release=None, has_compile_commands=False)
 
     def command(self, source: str, build: str) -> str:
         tree = KernelTree(source, build, "")
@@ -306,8 +308,8 @@ class KernelBuildState(FactBase[KernelBuild]):
         return (
             f'cat {sh(tree.configured_stamp)} 2>/dev/null | sed "s/^/configured=/"; '
             f'cat {built} 2>/dev/null | sed "s/^/built=/"; '
-            f'[ -f {built} ] && [ -n "$(find {s} -path {sh(posixpath.join(source, ".git"))} -prune -o '
-            f'-newer {built} -type f -print -quit 2>/dev/null)" ] && echo changed=yes; '
+            f"[ -f {built} ] && (cd {s} && find . -path ./.git -prune -o -newer {built} -type f -print "
+            f'2>/dev/null) | head -n {CHANGED_SHOWN + 1} | sed "s/^/changed=/"; '
             f"[ -f {sh(tree.image)} ] && echo image=yes; "
             f'cat {sh(tree.kernel_release)} 2>/dev/null | sed "s/^/release=/"; '
             f"[ -s {sh(tree.compile_commands)} ] && echo compile_commands=yes; "
@@ -319,7 +321,7 @@ class KernelBuildState(FactBase[KernelBuild]):
         return KernelBuild(
             configured=values.get("configured", [None])[0],
             built=values.get("built", [None])[0],
-            tree_changed="changed" in values,
+            changed=tuple(path.removeprefix("./") for path in values.get("changed", [])),
             has_image="image" in values,
             release=values.get("release", [None])[0],
             has_compile_commands="compile_commands" in values,

@@ -14,7 +14,7 @@ from pyinfra.facts.files import File, Link, Sha256File
 from pyinfra.operations import files, server
 
 from kdevbox.config import Kernel
-from kdevbox.facts import KernelBuild, KernelBuildState, RunningConfig, RunningKernelConfig
+from kdevbox.facts import CHANGED_SHOWN, KernelBuild, KernelBuildState, RunningConfig, RunningKernelConfig
 from kdevbox.inventory import ConfigError, refusal
 from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
@@ -167,8 +167,10 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
         )
     if steps.compile:
         server.shell(
-            name=f"build {cfg.name} and {tree.compile_commands} (minutes: tail -f {tree.build_log})",
-            commands=_build_commands(cfg, tree, stamp, clean=steps.clean),
+            name=f"build {cfg.name}"
+            + (f" and {tree.compile_commands}" if steps.compile_commands else "")
+            + f" (minutes: tail -f {tree.build_log})",
+            commands=_build_commands(cfg, tree, stamp, clean=steps.clean, record=steps.compile_commands),
             **as_user,
         )
     if steps.make_selftests:
@@ -192,7 +194,8 @@ class KernelSteps:
     """What a kernel run does on a build dir, decided from its state alone."""
 
     configure: bool
-    compile: bool  # make, then compile_commands.json
+    compile: bool  # make
+    compile_commands: bool  # and compile_commands.json: its entries may have changed
     clean: bool  # compile from clean: a recorder (bear, compiledb) has no database to extend
     make_selftests: bool
     drop_selftests: bool
@@ -203,18 +206,34 @@ def selftests_stamp(stamp: str, cfg: Kernel) -> str:
     return inputs_digest(stamp, cfg.selftests)
 
 
+def source_edits_only(changed: tuple[str, ...]) -> bool:
+    """Whether the tree's changes since the last build are edits of C or assembly files of the kernel
+    (not tools/, selftests included): they change no compile command and no uapi header, so neither
+    compile_commands.json nor the installed selftests need making again."""
+    return 0 < len(changed) <= CHANGED_SHOWN and all(
+        path.endswith((".c", ".S")) and not path.startswith("tools/") for path in changed
+    )
+
+
 def decide(cfg: Kernel, state: KernelBuild, stamp: str) -> KernelSteps:
     """The steps for cfg on a build dir in state, whose inputs now stamp as stamp: no more than make
-    needs (an unchanged tree with its image and database does nothing)."""
+    needs (an unchanged tree with its image and database does nothing; an edited .c file is a make,
+    not a new compile_commands.json nor new selftests)."""
     configure = state.configured != stamp
-    changed = configure or state.built != stamp or state.tree_changed or not state.has_image
+    same_inputs = not configure and state.built == stamp and state.has_image
+    changed = not same_inputs or bool(state.changed)
+    light = same_inputs and state.has_compile_commands and source_edits_only(state.changed)
     # Bear and compiledb record only what they see compiled: without a database to extend, the
     # build starts clean (ccache makes that cheap), or the database would come out empty.
     clean = cfg.compile_commands != "gen" and not state.has_compile_commands
     build = changed or not state.has_compile_commands
-    selftests = bool(cfg.selftests) and (changed or clean or state.selftests != selftests_stamp(stamp, cfg))
+    selftests = bool(cfg.selftests) and (
+        (changed and not light) or clean or state.selftests != selftests_stamp(stamp, cfg)
+    )
     drop = not cfg.selftests and state.selftests is not None
-    return KernelSteps(configure, build, clean, selftests, drop, rebuilt=changed or clean)
+    return KernelSteps(
+        configure, build, build and not light, clean, selftests, drop, rebuilt=changed or clean
+    )
 
 
 def _selftest_commands(tree: KernelTree, targets: list[str], stamp: str) -> list[str]:
@@ -269,14 +288,20 @@ def _configure_commands(
     return commands
 
 
-def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> list[str]:
-    """make, then compile_commands.json (checked, then moved into the tree's root), then the stamp."""
+def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool, record: bool = True) -> list[str]:
+    """make, then compile_commands.json (checked, then moved into the tree's root) unless record is
+    False (the entries it has are the ones this build would record), then the stamp."""
     cc = ["CC=ccache gcc"] if cfg.ccache else []
-    build = make(
-        tree, f"LOCALVERSION={cfg.localversion}", *cc, silent=cfg.compile_commands != "compiledb", jobs=True
-    )
-    database = tree.compile_commands_new
+    recorder = record and cfg.compile_commands == "compiledb"
+    build = make(tree, f"LOCALVERSION={cfg.localversion}", *cc, silent=not recorder, jobs=True)
     built = tree.built_stamp
+    # The build's output goes to its log (what compiledb reads, and where a person looks while it
+    # runs); a failure shows the log's tail.
+    log = tree.build_log
+    logged = f"> {sh(log)} 2>&1 || {{ tail -n 40 {sh(log)} >&2; exit 1; }}"
+    if not record:
+        return ["set -e", words("rm", "-f", built), f"{build} {logged}", f"echo {sh(stamp)} > {sh(built)}"]
+    database = tree.compile_commands_new
     commands = ["set -e", words("rm", "-f", built, database)]
     if clean:  # a recorder only sees what is compiled while it runs: start from a clean build
         commands.append(make(tree, "clean"))
@@ -284,10 +309,6 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool) -> l
         # An incremental build records only what it recompiles: extend the database it had.
         have = sh(tree.compile_commands)
         commands.append(f"if [ -s {have} ]; then cp {have} {sh(database)}; fi")
-    # The build's output goes to its log (what compiledb reads, and where a person looks while it
-    # runs); a failure shows the log's tail.
-    log = tree.build_log
-    logged = f"> {sh(log)} 2>&1 || {{ tail -n 40 {sh(log)} >&2; exit 1; }}"
     if cfg.compile_commands == "bear":
         commands.append(f"{words('bear', '--append', '--output', database, '--')} {build} {logged}")
     elif cfg.compile_commands == "compiledb":

@@ -169,7 +169,9 @@ def test_image_boot_and_edit_build_boot(
     # With --systemd: the whole guest, the command over SSH.
     full = vm("exec", "--systemd", "--", "sudo", "systemctl", "is-system-running", "--wait")
     assert full.stdout.strip() in ("running", "degraded"), full.stdout + full.stderr
-    assert "kdevbox-guest-ready" in (root / images(DEV_USER) / "kguest.console.log").read_text(errors="replace")
+    assert "kdevbox-guest-ready" in (root / images(DEV_USER) / "kguest.console.log").read_text(
+        errors="replace"
+    )
     assert not pidfile.exists(), "exec --systemd left QEMU running"
 
     # Selftests built against the kernel, run one shot (as exec), summarized from their TAP output.

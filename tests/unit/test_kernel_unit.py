@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kdevbox.config import Kernel
-from kdevbox.facts import KernelBuild, KernelBuildState
+from kdevbox.facts import CHANGED_SHOWN, KernelBuild, KernelBuildState
 from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, resolve
 from kdevbox.tasks.kernel import KernelSteps, decide, selftests_stamp, wslconfig_kernel_line
@@ -134,28 +134,34 @@ def test_decide_does_no_more_than_make_needs() -> None:
     done = KernelBuild(
         "s1",
         "s1",
-        tree_changed=False,
+        changed=(),
         has_image=True,
         release="6.1",
         has_compile_commands=True,
         selftests=selftests_stamp("s1", kernel),
     )
-    assert decide(kernel, done, stamp) == KernelSteps(False, False, False, False, False, rebuilt=False)
-    edited = decide(kernel, replace(done, tree_changed=True), stamp)
-    assert (edited.configure, edited.compile, edited.clean, edited.make_selftests) == (
-        False,
-        True,
-        False,
-        True,
-    )
+    assert decide(kernel, done, stamp) == KernelSteps(False, False, False, False, False, False, rebuilt=False)
+    # An edited .c file: make, no new database (its entries are the same), no new selftests.
+    edited = decide(kernel, replace(done, changed=("kernel/fork.c",)), stamp)
+    assert edited == KernelSteps(False, True, False, False, False, False, rebuilt=True)
+    # A header, a Makefile, a selftest's source, or many files: the database and selftests too.
+    for changed in (("include/uapi/linux/sched.h",), ("kernel/Makefile",), ("tools/testing/x.c",)):
+        assert decide(kernel, replace(done, changed=changed), stamp) == KernelSteps(
+            False, True, True, False, True, False, rebuilt=True
+        ), changed
+    many = tuple(f"kernel/f{n}.c" for n in range(CHANGED_SHOWN + 1))
+    assert decide(kernel, replace(done, changed=many), stamp).compile_commands
     fresh = decide(kernel, KernelBuildState.default(), stamp)
-    assert fresh.configure and fresh.compile and fresh.rebuilt and not fresh.clean
+    assert fresh.configure and fresh.compile and fresh.compile_commands and fresh.rebuilt and not fresh.clean
     # A recorder with no database to extend starts clean; gen just regenerates it.
     recorder = Kernel(compile_commands="compiledb")
     no_database = replace(done, has_compile_commands=False, selftests=None)
     assert decide(recorder, no_database, stamp).clean
     assert decide(Kernel(), no_database, stamp) == KernelSteps(
-        False, True, False, False, False, rebuilt=False
+        False, True, True, False, False, False, rebuilt=False
     )
+    assert decide(Kernel(), replace(no_database, changed=("kernel/fork.c",)), stamp).compile_commands
     # Selftests emptied: dropped, nothing rebuilt.
-    assert decide(Kernel(), done, stamp) == KernelSteps(False, False, False, False, True, rebuilt=False)
+    assert decide(Kernel(), done, stamp) == KernelSteps(
+        False, False, False, False, False, True, rebuilt=False
+    )

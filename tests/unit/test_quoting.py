@@ -113,6 +113,7 @@ def test_accepted_values_stay_data(settings_: dict[str, object], tmp_path: Path)
     for tool in ("gen", "bear", "compiledb"):
         variant = kernel.model_copy(update={"compile_commands": tool})
         commands += _build_commands(variant, tree, "0123abcd", clean=False)
+        commands += _build_commands(variant, tree, "0123abcd", clean=False, record=False)
     script = "\n".join(commands)
     _assert_parses(script, tmp_path)
     for value in (tree.source, tree.build, kernel.localversion):
