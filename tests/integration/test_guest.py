@@ -174,6 +174,12 @@ def test_image_boot_and_edit_build_boot(
     )
     assert not pidfile.exists(), "exec --systemd left QEMU running"
 
+    # The same build boots under virtme-ng, the tool kernel developers already use (`vng`, pinned by
+    # kdevbox; the root it boots is this host's, over 9p).
+    build = f"/home/{DEV_USER}/build/kdevbox"
+    vng = run_as(root, f"vng --disable-kvm -r {build} --exec 'uname -r'", timeout=600)
+    assert vng.returncode == 0 and vng.stdout.strip() == release, vng.stdout + vng.stderr
+
     # Selftests built against the kernel, run one shot (as exec), summarized from their TAP output.
     selftests = vm("selftest")
     assert selftests.returncode == 0, selftests.stdout + selftests.stderr
