@@ -26,16 +26,16 @@ def pip_tool(
     version: str,
     present: bool = True,
     proxy: str | None = None,
-    command: str | None = None,
+    commands: tuple[str, ...] = (),
     hint: str = "",
 ) -> None:
     """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
 
     Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
-    Needs python3-venv. present=False only drops the link: the venv stays, inert. proxy (a URL that
-    may carry a password) goes into the venv's own pip.conf, 0600. command: the program linked,
-    when it is not named like the package. hint: what the user can change when PyPI cannot be
-    reached (a failed install is one line).
+    Needs python3-venv. present=False only drops the links: the venv stays, inert. proxy (a URL
+    that may carry a password) goes into the venv's own pip.conf, 0600. commands: the programs
+    linked (default: the one named like the package), every program the tool runs by name among
+    them. hint: what the user can change when PyPI cannot be reached (a failed install is one line).
     """
     venv = posixpath.join(VENV_ROOT, package)
     if present:
@@ -51,12 +51,13 @@ def pip_tool(
             version=version,
             hint=f"from PyPI{via}; {hint or 'check the network and `proxy`'}",
         )
-    files.link(
-        name=f"{command or package} on PATH",
-        path=posixpath.join(LINK_DIR, command or package),
-        target=posixpath.join(venv, "bin", command or package),
-        present=present,
-    )
+    for command in commands or (package,):
+        files.link(
+            name=f"{command} on PATH",
+            path=posixpath.join(LINK_DIR, command),
+            target=posixpath.join(venv, "bin", command),
+            present=present,
+        )
 
 
 def private_file(

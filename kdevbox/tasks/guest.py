@@ -11,7 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 
-from kdevbox.config import GUEST_ESSENTIALS, AptProxy, Guest, Kernel
+from kdevbox.config import GUEST_ESSENTIALS, VIRTME_NG_COMMANDS, AptProxy, Guest, Kernel
 from kdevbox.layout import (
     GUEST_BASE_CACHE,
     GUEST_BUILD_WORK,
@@ -196,7 +196,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         cfg.virtme_ng_version,
         present=cfg.virtme_ng,
         proxy=target.config.proxy.single,
-        command="vng",
+        commands=VIRTME_NG_COMMANDS,
         hint="or guest.virtme_ng: False",
     )
     mine = Home(target.account.home)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import posixpath
 import time
 
+from kdevbox.config import VIRTME_NG_COMMANDS
 from kdevbox.layout import SSH_MARKER, Home, guest_files
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
@@ -48,8 +49,12 @@ def test_virtme_ng_runs_for_the_developer(kdevbox_target: VerifyTarget) -> None:
     """`vng`, the pinned virtme-ng, beside kdevbox-vm (guest.virtme_ng)."""
     cfg = kdevbox_target.config.guest
     version = kdevbox_target.run_as_user("sh -lc 'vng --version'")  # the PATH of a login
+    linked = [f"/usr/local/bin/{command}" for command in VIRTME_NG_COMMANDS]
     if not cfg.virtme_ng:
-        assert not kdevbox_target.host.file("/usr/local/bin/vng").exists, "vng is still linked"
+        assert not [path for path in linked if kdevbox_target.host.file(path).exists], "vng is still linked"
         return
     assert version.rc == 0 and cfg.virtme_ng_version in version.stdout + version.stderr, version.stderr
+    for command in VIRTME_NG_COMMANDS:  # vng runs virtme-run by name
+        found = kdevbox_target.run_as_user(f"sh -lc 'command -v {command}'")
+        assert found.rc == 0, f"{command} is not on the developer's PATH: vng cannot run without it"
     assert kdevbox_target.run_as_user("sh -lc 'command -v busybox'").rc == 0, "virtme-ng needs busybox-static"

@@ -2,14 +2,7 @@
 -- mapped, and each builtin one opens as a person opens it (its mapping pressed) without an error,
 -- then closes. The heading picker is pressed in an rst file by nvim_headings.lua.
 -- `:checkhealth telescope` reports no ERROR (ripgrep and fd present).
-local errors = {}
-local notify = vim.notify
-vim.notify = function(msg, level, opts)
-  if level == vim.log.levels.ERROR or level == vim.log.levels.WARN then
-    table.insert(errors, tostring(msg))
-  end
-  return notify(msg, level, opts)
-end
+local problems = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_problems.lua')
 
 local function close_floats()
   for _, win in ipairs(vim.api.nvim_list_wins()) do
@@ -34,7 +27,7 @@ local ok, err = pcall(function()
     vim.wait(300)
     close_floats()
     assert(vim.v.errmsg == '', lhs .. ': ' .. vim.v.errmsg)
-    assert(#errors == 0, lhs .. ': ' .. table.concat(errors, '; '))
+    assert(#problems == 0, lhs .. ': ' .. table.concat(problems, '; '))
   end
   vim.cmd('silent checkhealth telescope')
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')

@@ -1,14 +1,7 @@
 -- kdevbox.verify: <leader>fh pressed in the file neovim shows opens the heading picker; the entries
 -- it lists are printed as JSON [[line, heading], ...] after `kdevbox-headings `, then nvim quits.
 -- A warning or an error on the way (no rst parser, say) fails the check.
-local problems = {}
-local notify = vim.notify
-vim.notify = function(msg, level, opts)
-  if level == vim.log.levels.ERROR or level == vim.log.levels.WARN then
-    table.insert(problems, tostring(msg))
-  end
-  return notify(msg, level, opts)
-end
+local problems = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_problems.lua')
 
 local ok, err = pcall(function()
   local keys = vim.api.nvim_replace_termcodes('<leader>fh', true, false, true)
