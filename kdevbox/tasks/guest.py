@@ -189,7 +189,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     apt_install(
         "QEMU and image tools",
         ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"]
-        + (["busybox-static", "python3-venv"] if cfg.virtme_ng else []),
+        + (["busybox-static", "file", "python3-venv"] if cfg.virtme_ng else []),
     )
     pip_tool(
         "virtme-ng",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -175,10 +176,13 @@ def test_image_boot_and_edit_build_boot(
     assert not pidfile.exists(), "exec --systemd left QEMU running"
 
     # The same build boots under virtme-ng, the tool kernel developers already use (`vng`, pinned by
-    # kdevbox; the root it boots is this host's, over 9p).
+    # kdevbox; the root it boots is this host's, over 9p), run from a terminal as they run it (vng
+    # hands QEMU its /proc/self/fd/N: under su, pipes of root's it may not reopen).
     build = f"/home/{DEV_USER}/build/kdevbox"
-    vng = run_as(root, f"vng --disable-kvm -r {build} --exec 'uname -r'", timeout=600)
-    assert vng.returncode == 0 and vng.stdout.strip() == release, vng.stdout + vng.stderr
+    vng = f"vng --disable-kvm -r {build} --exec 'uname -r'"
+    booted = run_as(root, f"script -q -e -c {shlex.quote(vng)} /dev/null", timeout=600)
+    assert booted.returncode == 0, booted.stdout + booted.stderr
+    assert booted.stdout.replace("\r", "").strip() == release, booted.stdout + booted.stderr
 
     # Selftests built against the kernel, run one shot (as exec), summarized from their TAP output.
     selftests = vm("selftest")
