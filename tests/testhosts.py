@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -232,6 +233,37 @@ def run_as(
         text=True,
         timeout=timeout,
     )
+
+
+def run_in_terminal(root: Path, command: str, timeout: float = 900, user: str = DEV_USER) -> tuple[int, str]:
+    """A command as user on a chroot test host, in a terminal of their own (a pty they own, as a
+    person's is): its exit status and what it printed there, line ends as the terminal gave them."""
+    uid, gid = (root / "home" / user).stat().st_uid, (root / "home" / user).stat().st_gid
+    master, slave = os.openpty()
+    os.fchown(slave, uid, gid)
+    with subprocess.Popen(
+        ["chroot", str(root), "su", "-l", user, "-c", command], stdin=slave, stdout=slave, stderr=slave
+    ) as proc:
+        os.close(slave)
+        output = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(master)
+        try:
+            status = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    return status, output.decode(errors="replace")
 
 
 def _keep_downloads(upper: Path, shared: Path) -> None:
