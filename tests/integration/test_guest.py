@@ -177,6 +177,9 @@ def test_image_boot_and_edit_build_boot(
     # The same build boots under virtme-ng, the tool kernel developers already use (`vng`, pinned by
     # kdevbox; the root it boots is this host's, over 9p), run from a terminal as they run it (vng
     # hands QEMU its /proc/self/fd/N: under su, pipes of root's it may not reopen).
+    # The root vng exports is this host's: a machine's has udev, which virtme-ng-init needs to find
+    # the script's ports (without, the output comes on the console and the status is lost).
+    testhosts.run("chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", "udev")
     status, shown = run_in_terminal(
         root, f"vng --disable-kvm -r /home/{DEV_USER}/build/kdevbox --exec 'uname -r'"
     )
