@@ -45,7 +45,7 @@ def rst_titles(text: str) -> list[tuple[int, str]]:
 def picker_headings(target: VerifyTarget, path: str) -> list[tuple[int, str]]:
     """The (line, heading) entries the heading picker lists for the file at path, opened the way a
     person opens it: <leader>fh pressed in neovim showing that file."""
-    with target.scratch_dir("nvim_headings.lua", "nvim_problems.lua") as scratch:
+    with target.scratch_dir("nvim_headings.lua", "nvim_harness.lua") as scratch:
         result = start_nvim(target, path, "-c", f"luafile {scratch}/nvim_headings.lua")
     assert result.rc == 0 and not result.stderr, f"nvim exited {result.rc}: {result.stderr}"
     listed = [line for line in result.stdout.splitlines() if line.startswith(HEADINGS_MARK)]

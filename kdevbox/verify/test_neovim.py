@@ -67,7 +67,7 @@ def test_plugins_checked_out_at_their_refs(kdevbox_target: VerifyTarget) -> None
 
 
 def test_headless_start_loads_telescope_and_heading(kdevbox_target: VerifyTarget) -> None:
-    with kdevbox_target.scratch_dir("nvim_check.lua", "nvim_problems.lua") as scratch:
+    with kdevbox_target.scratch_dir("nvim_check.lua", "nvim_harness.lua") as scratch:
         rc, stderr = _start_nvim(kdevbox_target, "-c", f"luafile {scratch}/nvim_check.lua")
     assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"
 

@@ -2,7 +2,8 @@
 -- mapped, and each builtin one opens as a person opens it (its mapping pressed) without an error,
 -- then closes. The heading picker is pressed in an rst file by nvim_headings.lua.
 -- `:checkhealth telescope` reports no ERROR (ripgrep and fd present).
-local problems = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_problems.lua')
+local harness = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_harness.lua')
+local problems = harness.problems
 
 local function close_floats()
   for _, win in ipairs(vim.api.nvim_list_wins()) do
@@ -13,7 +14,7 @@ local function close_floats()
   vim.cmd('stopinsert')
 end
 
-local ok, err = pcall(function()
+harness.run(function()
   local telescope = require('telescope')
   require('telescope.builtin')
   assert(telescope.extensions.heading, 'the heading extension is not loaded')
@@ -34,8 +35,3 @@ local ok, err = pcall(function()
   assert(not report:find('ERROR'), ':checkhealth telescope reports an error:\n' .. report)
   assert(report:find('telescope'), ':checkhealth telescope found no health check:\n' .. report)
 end)
-if not ok then
-  io.stderr:write(tostring(err) .. '\n')
-  vim.cmd('cquit 1')
-end
-vim.cmd('qall!')

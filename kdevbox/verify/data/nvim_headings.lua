@@ -1,9 +1,10 @@
 -- kdevbox.verify: <leader>fh pressed in the file neovim shows opens the heading picker; the entries
 -- it lists are printed as JSON [[line, heading], ...] after `kdevbox-headings `, then nvim quits.
 -- A warning or an error on the way (no rst parser, say) fails the check.
-local problems = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_problems.lua')
+local harness = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_harness.lua')
+local problems = harness.problems
 
-local ok, err = pcall(function()
+harness.run(function()
   local keys = vim.api.nvim_replace_termcodes('<leader>fh', true, false, true)
   vim.api.nvim_feedkeys(keys, 'mx', false)
   local prompt = vim.api.nvim_get_current_buf()
@@ -31,8 +32,3 @@ local ok, err = pcall(function()
   assert(#problems == 0, '<leader>fh: ' .. table.concat(problems, '; '))
   io.stdout:write('kdevbox-headings ' .. vim.fn.json_encode(listed) .. '\n')
 end)
-if not ok then
-  io.stderr:write(tostring(err) .. '\n')
-  vim.cmd('cquit 1')
-end
-vim.cmd('qall!')
