@@ -192,24 +192,30 @@ class Checkout:
     url: str | None
     ref: str | None
     head: str | None
-    dirty: bool
+    dirty: bool  # asked only with GitCheckout(dirty=True); False otherwise
 
 
 class GitCheckout(FactBase[Checkout | None]):
     """The state of a checkout at path; None when path is not a git work tree.
 
     The requested ref is recorded in the checkout's own config (kdevbox.ref), so an unchanged
-    setting is recognised without asking the remote.
+    setting is recognised without asking the remote. dirty (local changes to tracked files) is
+    asked only with dirty=True: `git status` stats every file of a kernel tree on each run.
     """
 
-    def command(self, path: str) -> str:
+    def command(self, path: str, dirty: bool = False) -> str:
         p = shlex.quote(path)
+        status = (
+            f'echo "dirty=$(git -C {p} status --porcelain --untracked-files=no | head -c1)"; '
+            if dirty
+            else ""
+        )
         return (
             f"if [ -d {p}/.git ]; then "
             f'echo "url=$(git -C {p} config --get remote.origin.url)"; '
             f'echo "ref=$(git -C {p} config --get {CHECKOUT_REF_KEY})"; '
             f'echo "head=$(git -C {p} rev-parse -q --verify HEAD)"; '
-            f'echo "dirty=$(git -C {p} status --porcelain --untracked-files=no | head -c1)"; fi'
+            f"{status}fi"
         )
 
     def process(self, output: Iterable[str]) -> Checkout | None:

@@ -59,7 +59,7 @@ def test_nvim_version_and_source(kdevbox_target: VerifyTarget) -> None:
 def test_plugins_checked_out_at_their_refs(kdevbox_target: VerifyTarget) -> None:
     for name, (url, ref) in _plan(kdevbox_target).plugins.items():
         path = Home(kdevbox_target.account.home).plugin(name)
-        checkout = kdevbox_target.fact(GitCheckout, as_user=True, path=path)
+        checkout = kdevbox_target.fact(GitCheckout, as_user=True, path=path, dirty=True)
         assert checkout is not None, f"{path} is not a git checkout"
         assert (checkout.url, checkout.ref) == (url, ref), f"{name}: {checkout}"
         assert checkout.head and not checkout.dirty, f"{name}: {checkout}"
