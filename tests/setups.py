@@ -43,19 +43,22 @@ class EditorUpstreams:
     def plugin_names(self) -> list[str]:
         return list(PLUGIN_FILES)
 
-    def neovim_settings(self, **overrides: Any) -> dict[str, Any]:
-        """`neovim` settings that fetch everything from the stand-ins (release source by default)."""
+    def neovim_settings(self, git_base: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """`neovim` settings that fetch everything from the stand-ins (release source by default);
+        git_base: where the plugin and grammar repos are reached (default: the git daemon)."""
+        base = git_base or self.git_url
+        plugins: dict[str, dict[str, str]] = {name: {"url": f"{base}/{name}.git"} for name in PLUGIN_FILES}
+        # A commit upstream's branch heads is not in the stand-in: its commit after the last tag is.
+        for name in UPSTREAM_PINNED_HEADS:
+            plugins[name]["ref"] = head_commit(self.repos, name)
         settings: dict[str, Any] = {
             "source": "release",
             "release_version": self.release.version,
             "release_sha256": self.release.sha256,
             "release_url": self.release_url + "/v{version}/nvim-linux-x86_64.tar.gz",
-            "plugins": {name: {"url": f"{self.git_url}/{name}.git"} for name in PLUGIN_FILES},
-            "rst_parser": {"url": f"{self.git_url}/{GRAMMAR}.git"},
+            "plugins": plugins,
+            "rst_parser": {"url": f"{base}/{GRAMMAR}.git"},
         }
-        # A commit upstream's branch heads is not in the stand-in: its commit after the last tag is.
-        for name in UPSTREAM_PINNED_HEADS:
-            settings["plugins"][name]["ref"] = head_commit(self.repos, name)
         settings.update(overrides)
         return settings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.neovim_stand_in import tag_commit
 from tests.setups import LEAN, EditorUpstreams, deploy, pyinfra_cli, verify, write_inventory
@@ -33,7 +34,7 @@ def test_release_neovim_plugins_and_user_init(
     subprocess.run(["chown", "-R", "1000:1000", str(home / ".config")], check=True)
     name = f"@chroot{chroot_root}"
 
-    def setup(**neovim: object) -> Path:
+    def setup(**neovim: Any) -> Path:
         group = {
             "neovim": editor_upstreams.neovim_settings(**neovim),
             "clangd": {"compile_db": "compiledb"},

@@ -12,6 +12,7 @@ import pytest
 
 from tests import testhosts
 from tests.kernel_stand_in import Release, serve_releases
+from tests.neovim_stand_in import GRAMMAR
 from tests.proxy_stand_in import Files, GitRepos, Route, UpstreamProxy, upstream_proxy
 from tests.setups import (
     NO_GUEST,
@@ -83,10 +84,8 @@ def _settings(
     editor_upstreams: EditorUpstreams, kernel_url: str, proxy: dict[str, object]
 ) -> dict[str, object]:
     neovim = editor_upstreams.neovim_settings(
+        git_base="http://plugins.invalid",
         release_url="http://nvim.invalid/v{version}/nvim-linux-x86_64.tar.gz",
-        plugins={
-            name: {"url": f"http://plugins.invalid/{name}.git"} for name in editor_upstreams.plugin_names
-        },
     )
     kernel = {"source": "release", "channel": "longterm", "releases_url": f"{kernel_url}/releases.json"}
     return {
@@ -144,7 +143,7 @@ def test_every_download_goes_through_the_proxy(
 
     authorized = proxy.log.urls()
     assert any(url.startswith("http://nvim.invalid/v") for url in authorized), authorized
-    for plugin in editor_upstreams.plugin_names:
+    for plugin in [*editor_upstreams.plugin_names, GRAMMAR]:
         assert any(url.startswith(f"http://plugins.invalid/{plugin}.git/") for url in authorized), plugin
     assert any(url.startswith("pypi.org:") for url in authorized), "pip (b4) did not go through the proxy"
     # apt (test_apt_proxy proves it goes where its file says) got `proxy`, as apt_proxy is unset.
