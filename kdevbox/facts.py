@@ -185,6 +185,19 @@ class RunningKernelConfig(FactBase[RunningConfig | None]):
         return RunningConfig(fields[0], fields[1]) if fields and len(fields) == 2 else None
 
 
+class Stamp(FactBase[str | None]):
+    """The first line of a stamp file kdevbox wrote (what a result was made from); None when path is
+    not a regular file: a FIFO or device put there is never read (it would hang the run), and
+    nothing is followed out of a link. Ask it as the owner of path (`Target.as_user` in a home)."""
+
+    def command(self, path: str) -> str:
+        p = shlex.quote(path)
+        return f"if [ -f {p} ] && ! [ -L {p} ]; then head -n 1 -- {p}; fi"
+
+    def process(self, output: Iterable[str]) -> str | None:
+        return next(iter(output), None)
+
+
 @dataclass(frozen=True)
 class Checkout:
     """A git checkout kdevbox made: where it fetches from, the ref it was asked for, its HEAD."""

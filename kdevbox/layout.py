@@ -30,6 +30,8 @@ SCRIPT_DIR = "/usr/local/lib/kdevbox"
 SELFTEST_SUMMARY = "/usr/local/lib/kdevbox/kselftest_summary.py"
 LOG_DIR = "/var/log/kdevbox"
 GUEST_BASE_CACHE = "/var/cache/kdevbox/guest-bases"
+# debootstrap checks the guest's suite with it (debian-archive-keyring)
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 GUEST_BUILD_WORK = "/var/cache/kdevbox/guest-work"  # builds in progress, and the lock on the bases
 
 # --- markers kdevbox leaves in files and devices ---

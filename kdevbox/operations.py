@@ -10,10 +10,10 @@ from collections.abc import Generator
 
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.files import File, Sha256File
 from pyinfra.facts.pip import PipPackages
 
-from kdevbox.facts import GitCheckout, NetworkState
+from kdevbox.facts import GitCheckout, NetworkState, Stamp
 from kdevbox.layout import CHECKOUT_REF_KEY, LINK_ALIAS, PARSER_SOURCE_SUFFIX, TARBALL_SOURCE_MARKER
 from kdevbox.secrets import mask_credentials
 from kdevbox.shell import sourcing, words
@@ -64,31 +64,42 @@ def pip_package(venv: str, package: str, version: str, hint: str = "") -> Genera
 
 
 @operation()
-def secret_file(path: str, sha256: str, mode: str, user: str, group: str) -> Generator[StringCommand]:
-    """Install the operation's stdin (`_stdin=content`) as path, for files that hold secrets.
+def text_file(
+    path: str, sha256: str, mode: str, user: str, group: str, present: bool = True
+) -> Generator[StringCommand]:
+    """path holding the operation's stdin (`_stdin=content`), written whole or not at all.
 
-    The content never appears in a command line, a diff or pyinfra's output: it travels on stdin
-    into a temp file created 0600 beside path, gets its owner and mode, then is renamed over path.
-    sha256 is the content's digest, so a rerun with the same content changes nothing.
+    The content never appears in a command line, a diff or pyinfra's output (it may be a secret):
+    it travels on stdin into a temp file created 0600 beside path, gets its owner and mode, then is
+    renamed over path. Whatever stood at path (a link, a FIFO) is replaced, never written through
+    or read: only a regular file is hashed. sha256 is the content's digest, so a rerun with the same
+    content changes nothing. Under a home, run it as the home's owner (`Target.as_user`).
 
     + path: the file
     + sha256: the digest of the content given on stdin
     + mode: its mode (octal string)
     + user: its owner
     + group: its group
+    + present: whether the file should exist
 
     **Example:**
 
     .. code:: python
 
-        secret_file(path="/etc/kdevbox/proxy.env", sha256=sha256_text(text), mode="600",
-                    user="root", group="root", _stdin=text)
+        text_file(path="/etc/kdevbox/proxy.env", sha256=sha256_text(text), mode="600",
+                  user="root", group="root", _stdin=text)
     """
     current = host.get_fact(File, path=path)
+    if not present:
+        if current is None:
+            host.noop(f"{path} is absent")
+        else:
+            yield StringCommand("rm", "-f", QuoteString(path))
+        return
     if (
         current
-        and host.get_fact(Sha256File, path=path) == sha256
         and (current["user"], current["group"], current["mode"]) == (user, group, int(mode))
+        and host.get_fact(Sha256File, path=path) == sha256
     ):
         host.noop(f"{path} is up to date")
         return
@@ -213,7 +224,7 @@ def tree_sitter_parser(
         else:
             host.noop(f"{dest} is absent")
         return
-    if exists and host.get_fact(FileContents, path=stamp) == [source]:
+    if exists and host.get_fact(Stamp, path=stamp) == source:
         host.noop(f"{dest} is built from {grammar}")
         return
     yield StringCommand(
@@ -267,7 +278,7 @@ def install_tarball(
         install_tarball(url="https://.../nvim-linux-x86_64.tar.gz", sha256="...", dest="/opt/nvim-0.12.5",
                         hint="set neovim.release_url to a mirror")
     """
-    if host.get_fact(FileContents, path=posixpath.join(dest, TARBALL_SOURCE_MARKER)) == [sha256]:
+    if host.get_fact(Stamp, path=posixpath.join(dest, TARBALL_SOURCE_MARKER)) == sha256:
         host.noop(f"{dest} is unpacked from {url}")
         return
     parent = posixpath.dirname(dest.rstrip("/"))

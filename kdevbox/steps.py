@@ -1,5 +1,6 @@
 """Steps composed of pyinfra operations that several capabilities take: distribution packages, a
-tool from PyPI in its own virtualenv, a 0600 file for a secret, a marked block in a user's file."""
+tool from PyPI in its own virtualenv, a 0600 file for a secret, a file in the developer's home, a
+marked block in a user's file."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 from pyinfra.operations import apt, files, pip
 
 from kdevbox.layout import LINK_DIR, VENV_ROOT
-from kdevbox.operations import pip_package, secret_file, sha256_text
+from kdevbox.operations import pip_package, sha256_text, text_file
 from kdevbox.secrets import mask_credentials
+from kdevbox.target import Target
 from kdevbox.templates import render
 
 APT_CACHE_TIME = 3600  # seconds: one `apt-get update` an hour is enough for a dev box
@@ -32,13 +34,14 @@ def pip_tool(
     """A command-line tool from PyPI in a virtualenv of its own, linked into /usr/local/bin.
 
     Debian 12+ forbids system-wide pip installs, and a venv per tool keeps their dependencies apart.
-    Needs python3-venv. present=False only drops the links: the venv stays, inert. proxy (a URL
+    Installs python3-venv first. present=False only drops the links: the venv stays, inert. proxy (a URL
     that may carry a password) goes into the venv's own pip.conf, 0600. commands: the programs
     linked (default: the one named like the package), every program the tool runs by name among
     them. hint: what the user can change when PyPI cannot be reached (a failed install is one line).
     """
     venv = posixpath.join(VENV_ROOT, package)
     if present:
+        apt_install(f"python3-venv for {package}'s virtualenv", ["python3-venv"])
         pip.venv(name=f"virtualenv for {package}", path=venv, python="python3")
         conf = posixpath.join(venv, "pip.conf")
         content = None if proxy is None else render("proxy/pip.conf.j2", proxy=proxy)
@@ -64,18 +67,32 @@ def private_file(
     what: str, path: str, content: str | None, user: str, group: str, **global_args: Any
 ) -> None:
     """A 0600 file holding content (a secret) for user, or no file at all when content is None."""
-    if content is None:
-        files.file(name=f"no {path} ({what}: none)", path=path, present=False, **global_args)
-        return
-    secret_file(
-        name=f"{what} in {path}",
+    text_file(
+        name=f"{what} in {path}" if content is not None else f"no {path} ({what}: none)",
         path=path,
-        sha256=sha256_text(content),
+        sha256=sha256_text(content or ""),
         mode="600",
         user=user,
         group=group,
-        _stdin=content,
+        present=content is not None,
+        _stdin=content or "",
         **global_args,
+    )
+
+
+def user_file(what: str, path: str, content: str, mode: str, target: Target) -> None:
+    """A file in the developer's home, written by the developer: root never writes through (nor
+    chowns) a link they planted there. The content goes on stdin, as for a secret."""
+    account = target.account
+    text_file(
+        name=f"{what} {path}",
+        path=path,
+        sha256=sha256_text(content),
+        mode=mode,
+        user=account.name,
+        group=account.group,
+        _stdin=content,
+        **target.as_user,
     )
 
 

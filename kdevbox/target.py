@@ -3,12 +3,17 @@
 Deploy files run once per host, in parallel. The first one to ask validates every host of the
 inventory (settings on the controller, then the developer account on each connected host), so one bad
 host stops the whole run before any operation is queued anywhere.
+
+It also draws the root boundary, once for every operation and fact: what runs as root runs from `/`
+with git's and Python's user-controlled inputs shut out (ROOT_SIDE), and what touches the developer's
+home runs as the developer (Target.as_user). Under `_sudo` the shell starts in the developer's home,
+where a `.git` or a `venv.py` of theirs would otherwise steer root's git or `python3 -m`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 from weakref import WeakKeyDictionary
 
 import gevent
@@ -21,11 +26,18 @@ from kdevbox.config import HostConfig
 from kdevbox.facts import Account, DeveloperAccount
 from kdevbox.inventory import ConfigError, Problem, validate_inventory
 
-
-class OwnedFile(TypedDict):
-    user: str
-    group: str
-    mode: str
+# Root's side of every command: a root-owned cwd, no git config but the repository's own (root runs
+# git only on repositories it owns), no cwd or user site on Python's path.
+ROOT_SIDE: dict[str, Any] = {
+    "_chdir": "/",
+    "_env": {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CEILING_DIRECTORIES": "/",
+        "PYTHONSAFEPATH": "1",
+        "PYTHONNOUSERSITE": "1",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -36,18 +48,16 @@ class Target:
 
     @property
     def as_user(self) -> dict[str, Any]:
-        """pyinfra global arguments that run an operation as the developer, in their home.
+        """pyinfra global arguments that run an operation (and its facts) as the developer, in their
+        home, with their own environment: everything under a home is written, read and run this way.
 
         The connection's effective user is root (directly or through `_sudo`) whenever it differs
         from the developer; su then needs no password, and sets HOME for git.
         """
+        own = {"_chdir": self.account.home, "_env": {}}  # not ROOT_SIDE's: their git config is theirs
         if self.account.is_effective:
-            return {}
-        return {"_su_user": self.account.name, "_chdir": self.account.home}
-
-    def owned_file(self, mode: str) -> OwnedFile:
-        """files.put arguments for a file in the developer's home: theirs, with this mode."""
-        return OwnedFile(user=self.account.name, group=self.account.group, mode=mode)
+            return own
+        return {"_su_user": self.account.name, **own}
 
 
 def _resolve_account(host: Host, config: HostConfig) -> Account | Problem:
@@ -71,9 +81,19 @@ def _resolve_account(host: Host, config: HostConfig) -> Account | Problem:
     return probe.account
 
 
+def _draw_root_boundary(host: Host) -> None:
+    """ROOT_SIDE as the host's defaults for every later operation and fact (as_user overrides them);
+    the inventory's own `_env` is kept beneath."""
+    own_env = host.data.get("_env") or {}
+    host.data._chdir = ROOT_SIDE["_chdir"]
+    host.data._env = {**own_env, **ROOT_SIDE["_env"]}
+
+
 def _resolve_all(state: State) -> dict[str, Target]:
     configs = validate_inventory(state.inventory)
     hosts = list(state.inventory.get_active_hosts())
+    for host in hosts:
+        _draw_root_boundary(host)
     jobs = {host: gevent.spawn(_resolve_account, host, configs[host.name]) for host in hosts}
     gevent.joinall(list(jobs.values()), raise_error=True)
     results = {host: job.value for host, job in jobs.items()}

@@ -7,7 +7,7 @@ from pyinfra.operations import files
 
 from kdevbox.config import AptProxy, mask_credentials
 from kdevbox.layout import APT_PROXY_CONF
-from kdevbox.operations import secret_file, sha256_text
+from kdevbox.operations import sha256_text, text_file
 from kdevbox.templates import render
 
 
@@ -21,7 +21,7 @@ def apt_proxy(cfg: AptProxy) -> None:
     shown = ", ".join(mask_credentials(str(url)) for url in (cfg.http, cfg.https) if url)
     content = render("apt/kdevbox-proxy.j2", cfg=cfg)
     # Proxy URLs may carry a password: the content goes on stdin, never into output or diffs.
-    secret_file(
+    text_file(
         name=f"Write {APT_PROXY_CONF} (proxy {shown})",
         path=APT_PROXY_CONF,
         sha256=sha256_text(content),

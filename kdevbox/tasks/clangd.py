@@ -9,9 +9,9 @@ from pyinfra.operations import files
 
 from kdevbox.config import Clangd
 from kdevbox.layout import CLANGD_LINK, Home
-from kdevbox.steps import apt_install, pip_tool
+from kdevbox.steps import apt_install, pip_tool, user_file
 from kdevbox.target import Target
-from kdevbox.templates import rendered_file
+from kdevbox.templates import render
 
 
 @deploy("clangd")
@@ -40,9 +40,4 @@ def clangd_setup(cfg: Clangd, target: Target) -> None:
     files.directory(
         name="clangd config directory", path=posixpath.dirname(config), present=True, **target.as_user
     )
-    files.put(
-        name=f"clangd config {config}",
-        src=rendered_file("clangd/config.yaml.j2", cfg=cfg),
-        dest=config,
-        **target.owned_file("644"),
-    )
+    user_file("clangd config", config, render("clangd/config.yaml.j2", cfg=cfg), "644", target)

@@ -11,7 +11,7 @@ from pyinfra.operations import files, git
 
 from kdevbox.config import Git
 from kdevbox.layout import GITIGNORE_MARKER, excludesfile
-from kdevbox.steps import managed_block
+from kdevbox.steps import apt_install, managed_block
 from kdevbox.target import Target
 from kdevbox.templates import render
 
@@ -22,6 +22,8 @@ def git_setup(cfg: Git, target: Target) -> None:
     current = host.get_fact(GitConfig, **as_user).get("core.excludesfile", [None])[-1]
     ignore_file = excludesfile(cfg.excludesfile, current, target.account.home)
 
+    # A fresh minimal Debian (debootstrap, cloud and WSL images) has no git.
+    apt_install("git", ["git"])
     # Every step runs as the developer, so whatever it creates belongs to them.
     files.directory(
         name="Directory of the global gitignore", path=posixpath.dirname(ignore_file), present=True, **as_user

@@ -8,11 +8,13 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from kdevbox.config import GUEST_ESSENTIALS, VIRTME_NG_COMMANDS, AptProxy, Guest, Kernel
+from kdevbox.facts import Stamp
 from kdevbox.layout import (
+    DEBIAN_KEYRING,
     GUEST_BASE_CACHE,
     GUEST_BUILD_WORK,
     GUEST_EXEC_INIT,
@@ -28,7 +30,7 @@ from kdevbox.layout import (
 )
 from kdevbox.operations import inputs_digest, sha256_text
 from kdevbox.shell import sh, words
-from kdevbox.steps import apt_install, managed_block, pip_tool, private_file
+from kdevbox.steps import apt_install, managed_block, pip_tool, private_file, user_file
 from kdevbox.target import Target
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
 from kdevbox.templates import TEMPLATES, render
@@ -44,6 +46,7 @@ def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) 
         guest_home="/root" if user == "root" else f"/home/{user}",
         files=guest_files(cfg, home, user),
         cache_dir=GUEST_BASE_CACHE,
+        keyring=DEBIAN_KEYRING,
         work_dir=GUEST_BUILD_WORK,
         base_key=inputs_digest(cfg.suite, cfg.mirror, GUEST_ESSENTIALS),
         essentials=GUEST_ESSENTIALS,
@@ -88,9 +91,9 @@ def _build_environment(path: str, apt_proxy: AptProxy) -> None:
 def _guest_key(mine: Home, as_user: dict[str, Any]) -> str:
     """The developer's own key if they have one, else a dedicated key pair made for guests."""
     for key in mine.own_keys:
-        if host.get_fact(File, path=key + ".pub"):
+        if host.get_fact(File, path=key + ".pub", **as_user):
             return key
-    if not host.get_fact(File, path=mine.guest_key):
+    if not host.get_fact(File, path=mine.guest_key, **as_user):
         server.shell(
             name=f"SSH key pair for guests: {mine.guest_key}",
             commands=[f"ssh-keygen -q -t ed25519 -N '' -C kdevbox-guest -f {sh(mine.guest_key)}"],
@@ -103,8 +106,12 @@ def _image(cfg: Guest, apt_proxy: AptProxy, target: Target, key: str) -> None:
     """The image, rebuilt only when its build script (its inputs) changed; the proxy stays out."""
     account = target.account
     made = guest_files(cfg, account.home, account.name)
-    files.directory(
-        name=f"guest images in {made.directory}", path=made.directory, present=True, **target.as_user
+    files.directory(  # 0700: the disk holds the guest's host keys, the console what it ran
+        name=f"guest images in {made.directory}",
+        path=made.directory,
+        present=True,
+        mode="700",
+        **target.as_user,
     )
     files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
     content = render("guest/build-env.sh.j2", proxies=_proxies(apt_proxy)) if apt_proxy.enabled else None
@@ -120,7 +127,7 @@ def _image(cfg: Guest, apt_proxy: AptProxy, target: Target, key: str) -> None:
         group="root",
         src=StringIO(build_script),
     )
-    if host.get_fact(FileContents, path=made.inputs) != [sha256_text(build_script)]:
+    if host.get_fact(Stamp, path=made.inputs, **target.as_user) != sha256_text(build_script):
         log = made.build_log
         server.shell(
             name=f"build guest image {made.image} ({cfg.suite}, {cfg.size}: tail -f {log})",
@@ -150,11 +157,12 @@ def _run_script(cfg: Guest, kernel: Kernel, target: Target, key: str) -> None:
     )
     local_bin = posixpath.dirname(mine.run_script)
     files.directory(name=local_bin, path=local_bin, present=True, **target.as_user)
-    files.put(
-        name=f"kdevbox-vm for {cfg.name}",
-        dest=mine.run_script,
-        **target.owned_file("755"),
-        src=StringIO(render_run_script(cfg, kernel, account.name, account.home, key)),
+    user_file(
+        f"kdevbox-vm for {cfg.name}",
+        mine.run_script,
+        render_run_script(cfg, kernel, account.name, account.home, key),
+        "755",
+        target,
     )
 
 
@@ -188,7 +196,8 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
         guest_tap_teardown(cfg=cfg, user=target.account.name)
     apt_install(
         "QEMU and image tools",
-        ["debootstrap", "qemu-system-x86", "qemu-utils", "e2fsprogs", "openssh-client", "coreutils"]
+        ["debootstrap", "debian-archive-keyring", "qemu-system-x86", "qemu-utils", "e2fsprogs"]
+        + ["openssh-client", "coreutils"]
         + (["busybox-static", "file", "python3-venv"] if cfg.virtme_ng else []),
     )
     pip_tool(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -21,9 +20,9 @@ from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
 from kdevbox.layout import COMPILEDB, KernelTree, downloads, expand_home, kernel_build_dir
 from kdevbox.operations import git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
-from kdevbox.steps import apt_install
+from kdevbox.steps import apt_install, user_file
 from kdevbox.target import Target
-from kdevbox.templates import rendered_file
+from kdevbox.templates import render
 
 BUILD_DEPENDENCIES = [
     "build-essential",
@@ -135,23 +134,20 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
     _fetch(cfg, tree, target)
 
     files.directory(name=f"build dir {tree.build}", path=tree.build, present=True, **as_user)
-    files.put(
-        name=f"Kconfig fragment for {cfg.name}",
-        src=StringIO(fragment),
-        dest=tree.fragment,
-        **target.owned_file("644"),
+    user_file(f"Kconfig fragment for {cfg.name}", tree.fragment, fragment, "644", target)
+    user_file(
+        "Kconfig check",
+        tree.check_config,
+        render("kernel/check-config.sh.j2", requested=requested_options(fragment)),
+        "755",
+        target,
     )
-    files.put(
-        name="Kconfig check",
-        dest=tree.check_config,
-        src=rendered_file("kernel/check-config.sh.j2", requested=requested_options(fragment)),
-        **target.owned_file("755"),
-    )
-    files.put(
-        name="compile_commands.json check",
-        dest=tree.check_compile_commands,
-        src=rendered_file("kernel/check_compile_commands.py"),
-        **target.owned_file("644"),
+    user_file(
+        "compile_commands.json check",
+        tree.check_compile_commands,
+        render("kernel/check_compile_commands.py"),
+        "644",
+        target,
     )
 
     state = host.get_fact(KernelBuildState, source=tree.source, build=tree.build, **as_user)
@@ -186,7 +182,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             **as_user,
         )
     if cfg.install or cfg.wsl_kernel_path:
-        _install(cfg, tree, state, rebuilt=steps.rebuilt)
+        _install(cfg, tree, state, rebuilt=steps.rebuilt, target=target)
 
 
 @dataclass(frozen=True)
@@ -334,27 +330,30 @@ def wslconfig_kernel_line(path: str) -> str:
     return f"kernel={drive.upper()}:\\\\" + rest.replace("/", "\\\\")
 
 
-def _same_file(a: str, b: str) -> bool:
-    first = host.get_fact(Sha256File, path=a)
-    return first is not None and first == host.get_fact(Sha256File, path=b)
+def _is_installed(image: str, installed: str, target: Target) -> bool:
+    """Whether installed holds the build's image: the image is hashed by its owner, the developer."""
+    built = host.get_fact(Sha256File, path=image, **target.as_user)
+    return built is not None and built == host.get_fact(Sha256File, path=installed)
 
 
-def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool) -> None:
+def _install(cfg: Kernel, tree: KernelTree, state: KernelBuild, rebuilt: bool, target: Target) -> None:
     """modules_install and Debian's installkernel (which runs the initramfs and bootloader hooks the
-    host has), as root; on WSL2, a copy of bzImage where Windows can boot it instead."""
+    host has), as root: installing a kernel trusts whoever built it. On WSL2, the developer copies
+    bzImage where Windows can boot it instead (their own drive)."""
     image = tree.image
     if cfg.wsl_kernel_path:
-        if rebuilt or not _same_file(image, cfg.wsl_kernel_path):
+        if rebuilt or not _is_installed(image, cfg.wsl_kernel_path, target):
             server.shell(
                 name=f"copy bzImage to {cfg.wsl_kernel_path}",
                 commands=[words("install", "-D", "-m", "644", image, cfg.wsl_kernel_path)],
+                **target.as_user,
             )
         logger.info(
             f"{host.name}: to boot this kernel in WSL2, put this under [wsl2] in %UserProfile%\\.wslconfig, "
             f"then run `wsl --shutdown`:\n    {wslconfig_kernel_line(cfg.wsl_kernel_path)}"
         )
         return
-    if not rebuilt and state.release and _same_file(image, f"/boot/vmlinuz-{state.release}"):
+    if not rebuilt and state.release and _is_installed(image, f"/boot/vmlinuz-{state.release}", target):
         host.noop(f"kernel {state.release} is installed")
         return
     server.shell(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import posixpath
 import re
-from io import StringIO
 from typing import Any
 
 from pyinfra import host
@@ -29,9 +28,9 @@ from kdevbox.inventory import ConfigError, Problem, refusal
 from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, NVIM_RELEASE_PREFIX, Downloads, Home, downloads
 from kdevbox.operations import git_checkout, inputs_digest, install_tarball, tree_sitter_parser
 from kdevbox.records import NeovimPlan
-from kdevbox.steps import apt_install, managed_block
+from kdevbox.steps import apt_install, managed_block, user_file
 from kdevbox.target import Target
-from kdevbox.templates import render, rendered_file
+from kdevbox.templates import render
 
 
 def plan_neovim(cfg: Neovim, apt_candidate: str | None, host_name: str) -> NeovimPlan:
@@ -90,11 +89,12 @@ def host_plan(cfg: Neovim) -> NeovimPlan:
     return plan_neovim(cfg, candidate, host.name)
 
 
-def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downloads) -> None:
+def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, target: Target, fetching: Downloads) -> None:
     """A ref the settings pin that its remote does not have stops the run before anything is
     cloned, with the nearest names it does have. Asked only when the checkout is not already at that
     ref, and skipped when the host cannot ask the remote (no git yet, no network)."""
-    mine = Home(home)
+    mine = Home(target.account.home)
+    as_user = target.as_user
     pins = [
         (f"neovim.plugins.{name}.ref", *plan.plugins[name], mine.plugin(name))
         for name, override in cfg.plugins.items()
@@ -106,7 +106,7 @@ def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downlo
     for field, url, ref, path in pins:
         if re.fullmatch(r"[0-9a-f]{7,40}", ref):
             continue
-        checkout = host.get_fact(GitCheckout, path=path)
+        checkout = host.get_fact(GitCheckout, path=path, **as_user)  # theirs: root runs no git in it
         if checkout is not None and checkout.ref == ref:
             continue
         offered = host.get_fact(GitRemoteRefs, url=url, env_file=fetching.root_env)
@@ -122,7 +122,7 @@ def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, home: str, fetching: Downlo
 def neovim_setup(cfg: Neovim, target: Target) -> None:
     plan = host_plan(cfg)  # before any operation: an impossible plugin pin stops the run here
     fetching = downloads(target.config.proxy, target.account.home)
-    check_pinned_refs(cfg, plan, target.account.home, fetching)
+    check_pinned_refs(cfg, plan, target, fetching)
     as_user = target.as_user
     home = target.account.home
     mine = Home(home)
@@ -186,23 +186,14 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     files.directory(
         name="kdevbox neovim config directory", path=posixpath.dirname(lua), present=True, **as_user
     )
-    files.put(
-        name=f"kdevbox neovim config {lua}",
-        src=rendered_file("nvim/kdevbox.lua.j2", cfg=cfg, rst_parser=mine.parser("rst")),
-        dest=lua,
-        **target.owned_file("644"),
-    )
+    config = render("nvim/kdevbox.lua.j2", cfg=cfg, rst_parser=mine.parser("rst"))
+    user_file("kdevbox neovim config", lua, config, "644", target)
     if cfg.manage_init:
         _load_from_user_init(home, as_user)
     # Last: what was decided, once everything it names is in place (verify reads it).
     record = posixpath.dirname(mine.nvim_plan)
     files.directory(name=record, path=record, present=True, **as_user)
-    files.put(
-        name=f"what kdevbox chose for neovim: {mine.nvim_plan}",
-        src=StringIO(plan.to_json()),
-        dest=mine.nvim_plan,
-        **target.owned_file("644"),
-    )
+    user_file("what kdevbox chose for neovim:", mine.nvim_plan, plan.to_json(), "644", target)
 
 
 def _links_to_a_release() -> bool:

@@ -74,11 +74,19 @@ class VerifyTarget:
         return asking.process(lines) if lines else asking.default()
 
     def run_as_user(self, command: str, *args: str) -> Any:
-        """Run command as the developer, in a login environment (HOME, cwd = home)."""
+        """Run command as the developer, in a login environment (HOME, cwd = home). Everything in
+        their home is read and run this way: root would follow the links they plant."""
         quoted = self.host.backend.quote(command, *args)
         if self.account.is_effective:
             return self.host.run("cd && " + quoted)
         return self.host.run("su -l -s /bin/sh %s -c %s", self.account.name, quoted)
+
+    def user_text(self, path: str) -> str | None:
+        """A regular file the developer can read, read as the developer; None when path is missing
+        or not a regular file (a FIFO would hang the read). Checks compare it and print only what
+        they expected: the file may hold anything its owner linked it to."""
+        result = self.run_as_user("[ -f %s ] && cat -- %s", path, path)
+        return result.stdout if result.rc == 0 else None
 
     @contextmanager
     def scratch_dir(self, *names: str) -> Iterator[str]:

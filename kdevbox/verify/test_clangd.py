@@ -50,7 +50,7 @@ def test_compile_db_tool_records_every_file(kdevbox_target: VerifyTarget) -> Non
         project = posixpath.join(scratch, "sample_project")
         build = kdevbox_target.run_as_user("cd %s && " + record, project)
         assert build.rc == 0, f"{record} failed: {build.stdout}{build.stderr}"
-        database = json.loads(kdevbox_target.host.file(f"{project}/compile_commands.json").content_string)
+        database = json.loads(kdevbox_target.user_text(f"{project}/compile_commands.json") or "[]")
         files = {posixpath.normpath(posixpath.join(entry["directory"], entry["file"])) for entry in database}
         assert files == {f"{project}/main.c", f"{project}/lib/util.c"}, database
         for entry in database:

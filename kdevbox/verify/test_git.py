@@ -28,8 +28,9 @@ def test_global_gitignore_is_wired_and_owned(kdevbox_target: VerifyTarget) -> No
     assert ignore.user == account.name
     if kdevbox_target.config.git.excludesfile is not None:  # else the user's own file is kept
         assert path == excludesfile(kdevbox_target.config.git.excludesfile, None, account.home)
-    content = ignore.content_string.splitlines()
-    assert GITIGNORE_MARKER.format(mark="BEGIN") in content
+    content = (kdevbox_target.user_text(path) or "").splitlines()
+    marked = GITIGNORE_MARKER.format(mark="BEGIN") in content
+    assert marked, f"{path} has no kdevbox block"
     missing = [p for p in kdevbox_target.config.git.ignore_patterns if p not in content]
     assert not missing, f"{path} lacks {missing}"
 

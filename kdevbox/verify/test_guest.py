@@ -21,15 +21,16 @@ def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
     image = kdevbox_target.host.file(made.image)
     assert image.is_file and image.user == account.name
     assert kdevbox_target.host.file(made.inputs).is_file
-    info = kdevbox_target.host.run("qemu-img info %s", image.path)
+    info = kdevbox_target.run_as_user("qemu-img info %s", image.path)
     assert info.rc == 0 and "file format: qcow2" in info.stdout, info.stdout + info.stderr
 
 
 def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.guest
-    config = kdevbox_target.host.file(posixpath.join(kdevbox_target.account.home, ".ssh/config"))
+    config = posixpath.join(kdevbox_target.account.home, ".ssh/config")
     marker = SSH_MARKER.format(name=cfg.name).format(mark="BEGIN")
-    assert config.exists and marker in config.content_string, f"no {cfg.name} block in {config.path}"
+    marked = marker in (kdevbox_target.user_text(config) or "").splitlines()
+    assert marked, f"no {cfg.name} block in {config}"
     resolved = kdevbox_target.run_as_user("ssh -G %s", cfg.name).stdout.splitlines()
     address, port = cfg.ssh_endpoint
     assert f"port {port}" in resolved and f"hostname {address}" in resolved
