@@ -7,9 +7,11 @@ Defaults live here and nowhere else.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -91,12 +93,45 @@ EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s\"\\$`]+@[^@\s\"
 IgnorePattern = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\n]+$")]
 
 
+# The name of an environment variable of the controller (where pyinfra runs).
+ENV_NAME = r"^[A-Z_][A-Z0-9_]{0,63}$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
+PASSWORD_ENV_HELP = (
+    "the environment variable (on the machine running pyinfra) holding the password of the proxy "
+    "URLs' user: a password in the settings is in pyinfra's --debug output, this one never is"
+)
+
+
+def password_from_environment(data: Any) -> Any:
+    """Settings data whose proxy URLs with a user and no password get the one password_env names,
+    read from the controller's environment at validation: host data (which pyinfra's --debug logs)
+    only ever holds the variable's name."""
+    if not isinstance(data, dict) or not data.get("password_env"):
+        return data
+    name = data["password_env"]
+    if not isinstance(name, str) or not re.fullmatch(ENV_NAME, name):
+        return data  # the field's own check names what is expected
+    password = os.environ.get(name)
+    if not password:
+        raise ValueError(f"password_env: {name} is not set where pyinfra runs: export it first")
+    filled = dict(data)
+    for key in ("http", "https"):
+        parts = urlsplit(str(data[key])) if data.get(key) else None
+        if parts is not None and parts.username is not None and parts.password is None:
+            userinfo = f"{parts.username}:{quote(password, safe='')}@"
+            filled[key] = urlunsplit(parts._replace(netloc=userinfo + parts.netloc.rpartition("@")[2]))
+    return filled
+
+
 class AptProxy(Model):
     """apt's proxy: written to apt.conf.d when a URL is set, removed when none is."""
 
     http: ProxyUrl | None = None
     https: ProxyUrl | None = None
     no_proxy: list[Hostname] = Field(default_factory=list, description="hosts apt reaches directly")
+    password_env: EnvName | None = Field(default=None, description=PASSWORD_ENV_HELP)
+
+    _password = model_validator(mode="before")(password_from_environment)
 
     @property
     def enabled(self) -> bool:
@@ -122,6 +157,9 @@ class Proxy(Model):
         description="also for your own shells: /etc/profile.d/kdevbox-proxy.sh exports the variables "
         "(upper and lower case) from 0600 files, and sudo keeps them",
     )
+    password_env: EnvName | None = Field(default=None, description=PASSWORD_ENV_HELP)
+
+    _password = model_validator(mode="before")(password_from_environment)
 
     @property
     def enabled(self) -> bool:

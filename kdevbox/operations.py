@@ -239,9 +239,9 @@ def tree_sitter_parser(
         QuoteString(f"kdevbox: could not build the tree-sitter parser {dest} from {grammar}/src"),
         '"($(printf %s "$out" | tail -n 1))" >&2; exit 1; fi; chmod 644 "$tmp"; mv -f "$tmp"',
         QuoteString(dest),
-        "; echo",
+        "; echo",  # renamed over the stamp too: whatever stood there is replaced, not written through
         QuoteString(source),
-        ">",
+        '> "$tmp"; mv -f "$tmp"',
         QuoteString(stamp),
     )
 

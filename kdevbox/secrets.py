@@ -10,7 +10,8 @@ from typing import Any
 # so a password with a `/` or `@` in it is hidden whole. Host-less `user:password@host` too.
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^\s'\"<>]*@", re.IGNORECASE)
 _BARE_USERINFO = re.compile(r"(?<![\w/:@.%+-])[\w.%+-]*:(?!//)[^\s'\"<>@]+@(?=[\w\[])")
-SECRET_KEY = re.compile(r"pass|secret|token|credential", re.IGNORECASE)
+# A key like these holds a secret; one ending in _env only names the variable that holds it.
+SECRET_KEY = re.compile(r"^(?!.*_env$).*(pass|secret|token|credential)", re.IGNORECASE)
 MASK = "***"
 
 

@@ -382,6 +382,13 @@ def ssh_host(root: Path, workdir: Path, hostname: str = "kdevbox-test") -> Itera
         stop_pid(proc.pid, signum=signal.SIGKILL)
 
 
+def file_state(path: Path) -> str:
+    """Mode, owner and content hash of one file (not followed if a link): proof of 'untouched'."""
+    st = path.lstat()
+    content = os.readlink(path) if path.is_symlink() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{st.st_mode:o} {st.st_uid}:{st.st_gid} {content}"
+
+
 def tree_digest(root: Path, *subdirs: str) -> dict[str, str]:
     """Path -> mode, owner and content hash for every entry under root/subdir: proof of 'untouched'."""
     digest: dict[str, str] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_pat
     assert deploy(inventory, KERNEL)[name]["changed"] == []
     checked = verify(inventory, "kdevbox.verify.kernel_checks")
     assert checked.returncode == 0 and checked.failed == 0, checked.output
+    _planted_build_files_never_reach_root(root, inventory, name)
 
     # An empty or partial database never replaces a good one: the same check the build runs
     # (Bear on an already-built tree records nothing; kdevbox then rebuilds clean under it).
@@ -143,6 +145,35 @@ def test_build_install_uninstall(kernel_lab: Path, kernel_repo_url: str, tmp_pat
     assert uninstall(release).returncode == 0
     assert not any(path.exists() for path in installed)
     assert (root / f"boot/vmlinuz-{running}").is_file()
+
+
+def _planted_build_files_never_reach_root(root: Path, inventory: Path, name: str) -> None:
+    """The build dir is the developer's: a link they put where kdevbox writes its Kconfig check is
+    replaced (the root file it named untouched), and the compile_commands checker they edit runs as
+    them when verify runs, never as root."""
+    build = f"/{HOME}/build/kdevbox"
+    motd = root / "etc/motd"
+    before = testhosts.file_state(motd)
+    planted = testhosts.run_as(root, f"ln -sf /etc/motd {build}/kdevbox-check-config.sh")
+    assert planted.returncode == 0, planted.stderr
+    repaired = deploy(inventory, KERNEL)[name]
+    assert ["kernel | Kconfig check " + f"{build}/kdevbox-check-config.sh"] in repaired["changed"]
+    assert testhosts.file_state(motd) == before
+    check = root / build.lstrip("/") / "kdevbox-check-config.sh"
+    assert not check.is_symlink() and check.stat().st_uid == 1000
+
+    marker = "open('/tmp/kdevbox-checker-ran-as', 'w').write(str(__import__('os').getuid()))\n"
+    checker = "kdevbox-check-ccdb.py"
+    edited = testhosts.run_as(
+        root, f"cd {build} && {{ printf %s {shlex.quote(marker)}; cat {checker}; }} > x && mv x {checker}"
+    )
+    assert edited.returncode == 0, edited.stderr
+    checked = verify(inventory, "kdevbox.verify.kernel_checks")
+    assert checked.returncode == 0, checked.output
+    ran_as = root / "tmp/kdevbox-checker-ran-as"
+    assert ran_as.read_text() == "1000" and ran_as.stat().st_uid == 1000
+    restored = deploy(inventory, KERNEL)[name]["changed"]
+    assert restored == [[f"kernel | compile_commands.json check {build}/{checker}"]]
 
 
 def _install_fake_kernel_package(root: Path, workdir: Path, release: str) -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.setups import pyinfra_cli, verify, write_inventory
+import pytest
+
+from tests.setups import LEAN, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 SECRET = "Hunter2Secret"
+IDENTITY = {"name": "Ada Kernel", "email": "ada@example.org"}
 
 
 def test_proxy_password_absent_from_diff_verbose_output_and_report(chroot_root: Path, tmp_path: Path) -> None:
@@ -17,7 +20,7 @@ def test_proxy_password_absent_from_diff_verbose_output_and_report(chroot_root: 
     settings = {
         "user": DEV_USER,
         "apt_proxy": {"http": f"http://ada:{SECRET}@proxy.example.org:3128"},
-        "git": {"name": "Ada Kernel", "email": "ada@example.org"},
+        "git": IDENTITY,
         "neovim": {"source": "apt"},
         "patch_mail": {"enabled": False},
         "tools": {"packages": []},
@@ -40,3 +43,21 @@ def test_proxy_password_absent_from_diff_verbose_output_and_report(chroot_root: 
     text = report.read_text()
     assert SECRET not in text
     assert json.loads(text)["hosts"][name]["apt_proxy"]["status"] == "fail"
+
+
+def test_password_from_the_environment_absent_from_pyinfras_debug_output(
+    chroot_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyinfra --debug logs group data (group_data/all.py, where the README puts settings): with
+    `password_env`, that data holds the variable's name only, and the password reaches neither
+    pyinfra's output nor a command line."""
+    monkeypatch.setenv("KDEVBOX_TEST_PROXY_PASSWORD", SECRET)
+    name = f"@chroot{chroot_root}"
+    proxy = {"http": "http://ada@proxy.example.org:3128", "password_env": "KDEVBOX_TEST_PROXY_PASSWORD"}
+    settings = {"git": IDENTITY, "apt_proxy": proxy, "proxy": proxy, **LEAN}
+    inventory = write_inventory(tmp_path, [(name, {"user": DEV_USER})], group_data=settings)
+    run = pyinfra_cli(inventory, "--dry", "--debug", yes=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert "KDEVBOX_TEST_PROXY_PASSWORD" in output, "pyinfra --debug logs the group data"
+    assert SECRET not in output

@@ -105,3 +105,23 @@ def test_apt_proxy_template_is_what_apt_reads(tmp_path: Path) -> None:
     assert 'Acquire::https::Proxy "http://proxy:3129/";' in dump
     assert 'Acquire::http::Proxy::mirror.lan "DIRECT";' in dump
     assert cfg.has_credentials and not AptProxy(https=cfg.https).has_credentials
+
+
+def test_proxy_password_from_the_controllers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password a proxy URL's user needs comes from an environment variable the settings name:
+    host data (logged by pyinfra --debug) holds only the name; the URLs carry it, percent-encoded."""
+    monkeypatch.setenv("KDEVBOX_PROXY_PASSWORD", "s3cr:et@x")
+    url = "http://ada@proxy.example.org:3128"
+    settings = {"proxy": {"https": url, "password_env": "KDEVBOX_PROXY_PASSWORD"}}
+    config, found = validate_settings("h1", settings)
+    assert config is not None and not found
+    assert config.proxy.single == "http://ada:s3cr%3Aet%40x@proxy.example.org:3128/"
+    assert "s3cr" not in repr(config)
+    monkeypatch.delenv("KDEVBOX_PROXY_PASSWORD")
+    assert problems({"apt_proxy": {"http": url, "password_env": "KDEVBOX_PROXY_PASSWORD"}}) == [
+        "h1: apt_proxy = {'http': 'http://***@proxy.example.org:3128', 'password_env': "
+        "'KDEVBOX_PROXY_PASSWORD'}: "
+        "password_env: KDEVBOX_PROXY_PASSWORD is not set where pyinfra runs: export it first"
+    ]
+    (line,) = problems({"proxy": {"http": url, "password_env": "X;id"}})
+    assert line.startswith("h1: proxy.password_env = 'X;id': ")
