@@ -17,9 +17,10 @@ from kdevbox.verify.targets import DATA, VerifyTarget
 
 def _plan(target: VerifyTarget) -> NeovimPlan:
     """What the deploy chose for this host, as it recorded it (not decided again from today's apt)."""
-    record = target.host.file(Home(target.account.home).nvim_plan)
-    assert record.exists, f"no {record.path}: run deploys/devbox.py"
-    plan = NeovimPlan.from_json(record.content_string)
+    record = Home(target.account.home).nvim_plan
+    text = target.user_text(record)
+    assert text is not None, f"no {record}: run deploys/devbox.py"
+    plan = NeovimPlan.from_json(text)
     cfg = target.config.neovim
     assert cfg.source in ("auto", plan.source), (
         f"neovim.source is {cfg.source}, the deploy chose {plan.source}"
@@ -79,8 +80,9 @@ def test_rst_parser_built_from_its_grammar(kdevbox_target: VerifyTarget) -> None
     assert checkout is not None and (checkout.url, checkout.ref) == (rst.url, rst.ref), checkout
     parser = kdevbox_target.host.file(mine.parser("rst"))
     assert parser.is_file and parser.user == kdevbox_target.account.name, f"no {parser.path}"
-    stamp = kdevbox_target.host.file(mine.parser("rst") + PARSER_SOURCE_SUFFIX)
-    assert stamp.content_string.strip() == inputs_digest(rst.url, rst.ref), f"{parser.path} is stale"
+    stamp = kdevbox_target.user_text(mine.parser("rst") + PARSER_SOURCE_SUFFIX) or ""
+    fresh = stamp.strip() == inputs_digest(rst.url, rst.ref)
+    assert fresh, f"{parser.path} is stale: its {PARSER_SOURCE_SUFFIX} stamp is not {rst.url} at {rst.ref}"
 
 
 def test_heading_picker_lists_every_rst_section(kdevbox_target: VerifyTarget) -> None:
@@ -106,20 +108,27 @@ def test_clangd_attaches_to_c_files(kdevbox_target: VerifyTarget) -> None:
 def test_user_init_loads_kdevbox_only_in_its_block(kdevbox_target: VerifyTarget) -> None:
     cfg = kdevbox_target.config.neovim
     config_dir = posixpath.join(kdevbox_target.account.home, ".config/nvim")
-    inits = [kdevbox_target.host.file(f"{config_dir}/init.{ext}") for ext in ("lua", "vim")]
-    present = [f for f in inits if f.exists]
+    inits = {
+        f"{config_dir}/init.{ext}": kdevbox_target.user_text(f"{config_dir}/init.{ext}")
+        for ext in ("lua", "vim")
+    }
+    present = {path: text for path, text in inits.items() if text is not None}
     if not cfg.manage_init:
-        for init in present:
-            assert "kdevbox managed block" not in init.content_string, f"{init.path} was edited"
+        for path, text in present.items():
+            edited = "kdevbox managed block" in text
+            assert not edited, f"{path} was edited"
         return
     assert len(present) == 1, f"expected one of init.lua/init.vim in {config_dir}"
-    init = present[0]
-    comment = '"' if init.path.endswith(".vim") else "--"
-    lines = init.content_string.splitlines()
-    begin = lines.index(NVIM_INIT_MARKER.format(comment=comment).format(mark="BEGIN"))
-    end = lines.index(NVIM_INIT_MARKER.format(comment=comment).format(mark="END"))
-    assert [line for line in lines[begin + 1 : end] if "require('kdevbox')" in line], lines[begin:end]
-    assert init.user == kdevbox_target.account.name
+    ((path, text),) = present.items()
+    comment = '"' if path.endswith(".vim") else "--"
+    lines = text.splitlines()
+    marks = [NVIM_INIT_MARKER.format(comment=comment).format(mark=mark) for mark in ("BEGIN", "END")]
+    found = all(mark in lines for mark in marks)
+    assert found, f"{path} has no kdevbox block"
+    block = lines[lines.index(marks[0]) + 1 : lines.index(marks[1])]
+    loads = any("require('kdevbox')" in line for line in block)
+    assert loads, f"kdevbox's block in {path} does not load require('kdevbox')"
+    assert kdevbox_target.host.file(path).user == kdevbox_target.account.name
 
 
 def test_leader_key(kdevbox_target: VerifyTarget) -> None:
