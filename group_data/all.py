@@ -12,9 +12,12 @@ Validate without touching a host: the first thing every deploy does.
 # The proxy every download goes through: neovim's release, plugin and kernel checkouts, kernel.org
 # (on this machine too), pip (b4, compiledb), apt (unless apt_proxy is set) and the guest build.
 # Passwords are allowed: they only ever reach 0600 files. system: also your login shells and sudo.
+# password_env: the password of the URLs' user from an environment variable of the machine running
+# pyinfra (pyinfra --debug prints this file as it is; the variable's value never shows).
 # proxy = {
-#     "http": "http://alice:password@proxy.example.com:3128",
-#     "https": "http://alice:password@proxy.example.com:3128",
+#     "http": "http://alice@proxy.example.com:3128",
+#     "https": "http://alice@proxy.example.com:3128",
+#     "password_env": "KDEVBOX_PROXY_PASSWORD",
 #     "no_proxy": ["git.internal.example.com"],
 #     "system": False,
 # }
