@@ -20,6 +20,9 @@ def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
     made = guest_files(kdevbox_target.config.guest, account.home, account.name)
     image = kdevbox_target.host.file(made.image)
     assert image.is_file and image.user == account.name
+    # The disk holds the guest's host keys and whatever ran in it: no other account reads it.
+    assert kdevbox_target.host.file(made.directory).mode == 0o700, f"{made.directory} is not 0700"
+    assert image.mode == 0o600, f"{image.path} is {image.mode:o}, not 600"
     assert kdevbox_target.host.file(made.inputs).is_file
     info = kdevbox_target.run_as_user("qemu-img info %s", image.path)
     assert info.rc == 0 and "file format: qcow2" in info.stdout, info.stdout + info.stderr

@@ -191,6 +191,10 @@ def test_image_boot_and_edit_build_boot(
     rows = {line.split()[0]: line.split()[1:] for line in selftests.stdout.splitlines()}
     assert rows["size"] == ["1", "0", "0"] and rows["kcmp"] == ["1", "0", "0"], selftests.stdout
     assert rows["timens"][1] == "0" and int(rows["timens"][2]) > 0  # no CONFIG_TIME_NS: skipped
+    # What ran in the guest is the developer's alone: its disk, console log and TAP are 0600.
+    for private in ("kguest.qcow2", "kguest.console.log", "kguest.kselftest.tap"):
+        mode = (root / images(DEV_USER) / private).stat().st_mode & 0o777
+        assert mode == 0o600, f"{private} is {mode:o}"
 
     # A second image from the same cached base, for a developer who is root on the host (root on a
     # WSL distro, say: root in the guest takes the key), booted with its own Debian kernel and
