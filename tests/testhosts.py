@@ -28,7 +28,10 @@ from pathlib import Path
 CACHE_DIR = Path(os.environ.get("KDEVBOX_TEST_CACHE", "/var/cache/kdevbox-tests"))
 SUITE = "bookworm"
 MIRROR = os.environ.get("KDEVBOX_TEST_MIRROR", "http://deb.debian.org/debian")
-PACKAGES = ("openssh-server", "python3", "sudo", "git", "ca-certificates")
+# What a fresh Debian has that kdevbox does not install itself: sshd and sudo (how users reach it),
+# python3 (a newcomer runs kdevbox's own setup there), ca-certificates (the machine's CAs are added
+# to it). No git: a minimal install has none, and kdevbox installs what it uses before using it.
+PACKAGES = ("openssh-server", "python3", "sudo", "ca-certificates")
 DEV_USER = "dev"
 # Bump when the recipe below changes in a way the package list does not show.
 RECIPE_VERSION = "4"
