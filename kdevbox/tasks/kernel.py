@@ -101,7 +101,7 @@ def _fetch(cfg: Kernel, tree: KernelTree, target: Target) -> None:
             via=via,
             **as_user,
         )
-    elif not host.get_fact(File, path=posixpath.join(tree.source, "Makefile")):
+    elif not host.get_fact(File, path=posixpath.join(tree.source, "Makefile"), **as_user):
         raise _fail("kernel.path", cfg.path, "no kernel tree there (no Makefile): unpack one first")
 
 

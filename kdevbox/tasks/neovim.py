@@ -127,7 +127,8 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     home = target.account.home
     mine = Home(home)
 
-    packages = ["git", "neovim"] if plan.source == "apt" else ["git", "curl", "ca-certificates"]
+    # git's https needs ca-certificates, which it only recommends (and apt_install skips recommends).
+    packages = ["git", "ca-certificates"] + (["neovim"] if plan.source == "apt" else ["curl"])
     apt_install(
         "neovim, what kdevbox installs it with, what telescope searches with, what builds parsers",
         packages + list(SEARCH_TOOLS) + list(PARSER_BUILD_PACKAGES),
@@ -209,8 +210,8 @@ def _load_from_user_init(home: str, as_user: dict[str, Any]) -> None:
     """
     config_dir = Home(home).nvim_config_dir
     init_vim = posixpath.join(config_dir, "init.vim")
-    vimscript = bool(host.get_fact(File, path=init_vim)) and not host.get_fact(
-        File, path=posixpath.join(config_dir, "init.lua")
+    vimscript = bool(host.get_fact(File, path=init_vim, **as_user)) and not host.get_fact(
+        File, path=posixpath.join(config_dir, "init.lua"), **as_user
     )
     init = init_vim if vimscript else posixpath.join(config_dir, "init.lua")
     comment = '"' if vimscript else "--"
