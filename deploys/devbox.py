@@ -20,8 +20,10 @@ wsl_setup(target.config.wsl, target)
 proxy_setup(target.config.proxy, target)
 apt_proxy(target.config.apt_proxy)
 git_setup(target.config.git, target)
-clangd_setup(target.config.clangd, target)
-neovim_setup(target.config.neovim, target)
+if target.config.clangd.enabled:
+    clangd_setup(target.config.clangd, target)
+if target.config.neovim.enabled:
+    neovim_setup(target.config.neovim, target)
 patch_mail_setup(target.config.patch_mail, target.config.proxy)
 tools_setup(target.config.tools)
 if target.config.guest.enabled:

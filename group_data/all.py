@@ -52,6 +52,7 @@ Validate without touching a host: the first thing every deploy does.
 # GCC-only flags a kernel compile_commands.json carries; plus the tool that records such a database
 # for other make projects (a kernel tree uses its own scripts/clang-tools/gen_compile_commands.py).
 # clangd = {
+#     "enabled": True,                # False: no clangd (a box that only builds)
 #     "package": "clangd-19",         # default "clangd"; a versioned one is linked as /usr/local/bin/clangd
 #     "compile_db": "compiledb",      # default "bear"; compiledb comes from PyPI in its own virtualenv
 #     "remove_flags": [...],          # default: the GCC-only flags of x86 kernel builds (kdevbox.config)
@@ -62,6 +63,7 @@ Validate without touching a host: the first thing every deploy does.
 # the official release tarball (pinned version and sha256, unpacked to /opt/nvim-<version>).
 # Plugin refs default to upstream tags; telescope's to the newest tag the installed neovim can run.
 # neovim = {
+#     "enabled": True,                # False: no neovim, plugins or editor config
 #     "source": "auto",               # or "apt", "release"
 #     "min_version": "0.10",
 #     "release_version": "0.12.5",    # with its "release_sha256"; "release_url" for a mirror

@@ -390,6 +390,9 @@ class Clangd(Model):
     """clangd from the distribution, a user config that makes it accept kernel builds, and the tool
     that records compile_commands.json for non-kernel projects."""
 
+    enabled: bool = Field(
+        default=True, description="install clangd and its config in deploys/devbox.py (off: a build-only box)"
+    )
     package: DebPackage = Field(
         default="clangd",
         pattern=r"^clangd(-[0-9]+)?$",
@@ -491,6 +494,9 @@ class RstParser(Model):
 class Neovim(Model):
     """neovim (distribution or official release), telescope with the heading extension, clangd LSP."""
 
+    enabled: bool = Field(
+        default=True, description="install neovim, its plugins and config in deploys/devbox.py"
+    )
     source: Literal["auto", "apt", "release"] = Field(
         default="auto",
         description="auto: the distribution's neovim when its candidate is at least min_version, "

@@ -7,7 +7,10 @@ import json
 import posixpath
 
 from kdevbox.layout import Home
-from kdevbox.verify.targets import VerifyTarget
+from kdevbox.verify.targets import VerifyTarget, applies_when
+
+# Off, kdevbox installs no clangd (and removes nothing it installed before).
+pytestmark = applies_when(lambda config: config.clangd.enabled)
 
 
 def test_clangd_resolves_to_configured_package(kdevbox_target: VerifyTarget) -> None:

@@ -12,7 +12,10 @@ from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, PARSER_SOURCE_SUFFIX, Ho
 from kdevbox.operations import inputs_digest
 from kdevbox.records import NeovimPlan
 from kdevbox.verify.nvim import picker_headings, rst_titles, start_nvim
-from kdevbox.verify.targets import DATA, VerifyTarget
+from kdevbox.verify.targets import DATA, VerifyTarget, applies_when
+
+# Off, kdevbox installs no neovim (and removes nothing it installed before).
+pytestmark = applies_when(lambda config: config.neovim.enabled)
 
 
 def _plan(target: VerifyTarget) -> NeovimPlan:
