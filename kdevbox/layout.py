@@ -27,7 +27,9 @@ NVIM_LINK = "/usr/local/bin/nvim"
 NVIM_RELEASE_PREFIX = "/opt/nvim-"  # + version
 VENV_ROOT = "/opt/kdevbox/venvs"
 SCRIPT_DIR = "/usr/local/lib/kdevbox"
-SELFTEST_SUMMARY = "/usr/local/lib/kdevbox/kselftest_summary.py"
+SELFTEST_SUMMARY = "/usr/local/lib/kdevbox/kselftest_summary.py"  # gone: kdevbox-vm summarizes itself
+GUEST_RUNNER = "/usr/local/lib/kdevbox/kdevbox_vm.py"  # kdevbox-vm, the program (kdevbox/kdevbox_vm.py)
+KVM_DEVICE = "/dev/kvm"
 LOG_DIR = "/var/log/kdevbox"
 GUEST_BASE_CACHE = "/var/cache/kdevbox/guest-bases"
 # debootstrap checks the guest's suite with it (debian-archive-keyring)
@@ -128,7 +130,18 @@ class Home:
 
     @property
     def run_script(self) -> str:
+        """The developer's kdevbox-vm: a launcher of GUEST_RUNNER with vm_settings."""
         return self._in(".local/bin/kdevbox-vm")
+
+    @property
+    def vm_settings(self) -> str:
+        """The guest's paths and settings kdevbox-vm reads (JSON, written by the deploy)."""
+        return self._in(".config/kdevbox/kdevbox-vm.json")
+
+    @property
+    def vm_cache(self) -> str:
+        """kdevbox-vm's cache (the KVM probe's verdict for this machine boot)."""
+        return self._in(".cache/kdevbox")
 
 
 @dataclass(frozen=True)
@@ -279,6 +292,11 @@ class GuestFiles:
     @property
     def kselftest_tap(self) -> str:
         return self._named("kselftest.tap")
+
+    @property
+    def building(self) -> str:
+        """Present while root builds the image (it holds the build's PID): kdevbox-vm waits for it."""
+        return self._named("building")
 
     @property
     def build_script(self) -> str:

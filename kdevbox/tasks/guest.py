@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import posixpath
 from io import StringIO
 from typing import Any
@@ -11,13 +13,15 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from kdevbox import kdevbox_vm
 from kdevbox.config import GUEST_ESSENTIALS, VIRTME_NG_COMMANDS, AptProxy, Guest, Kernel
-from kdevbox.facts import Stamp
+from kdevbox.facts import Stamp, WslHost
 from kdevbox.layout import (
     DEBIAN_KEYRING,
     GUEST_BASE_CACHE,
     GUEST_BUILD_WORK,
     GUEST_EXEC_INIT,
+    GUEST_RUNNER,
     LOG_DIR,
     SCRIPT_DIR,
     SELFTEST_SUMMARY,
@@ -33,7 +37,26 @@ from kdevbox.shell import sh, words
 from kdevbox.steps import apt_install, managed_block, pip_tool, private_file, user_file
 from kdevbox.target import Target
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
-from kdevbox.templates import TEMPLATES, render
+from kdevbox.templates import render
+
+# What the image build says on stderr as it reaches each stage (tests interrupt it there).
+BUILD_STAGES = {
+    "base": "kdevbox-build: stage base (copying the cached base)",
+    "packages": "kdevbox-build: stage packages (installing guest.packages)",
+    "disk": "kdevbox-build: stage disk (making the disk image)",
+}
+
+
+def protocol() -> dict[str, str]:
+    """What the image's exec-init and units say and read: kdevbox-vm's own constants, so the two
+    sides of the serial ports and the kernel command line are spelled once (kdevbox/kdevbox_vm.py)."""
+    return {
+        "exec_param": kdevbox_vm.EXEC_PARAM,
+        "ready_marker": kdevbox_vm.READY_MARKER,
+        "init_mark": kdevbox_vm.INIT_MARK,
+        "done_mark": kdevbox_vm.DONE_MARK,
+        **{f"{role}_tty": tty for role, tty in kdevbox_vm.TTY.items()},
+    }
 
 
 def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) -> str:
@@ -52,28 +75,54 @@ def render_build_script(cfg: Guest, user: str, group: str, home: str, key: str) 
         essentials=GUEST_ESSENTIALS,
         key=key,
         exec_init=GUEST_EXEC_INIT,
-        exec_init_script=render("guest/exec-init.sh.j2", user=user),
+        exec_init_script=render("guest/exec-init.sh.j2", user=user, proto=protocol()),
+        proto=protocol(),
+        stages=BUILD_STAGES,
     )
 
 
-def render_run_script(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> str:
-    """kdevbox-vm for this guest, booting the latest build of kernel's named configuration."""
+def vm_settings(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> kdevbox_vm.Settings:
+    """What kdevbox-vm reads for this guest (as JSON in the developer's home): the latest build of
+    kernel's named configuration, the image's files, how to reach it."""
     build = KernelTree("", kernel_build_dir(kernel, home), "")
+    made = guest_files(cfg, home, user)
     ssh_host, ssh_port = cfg.ssh_endpoint
-    return render(
-        "guest/kdevbox-vm.sh.j2",
-        cfg=cfg,
+    return kdevbox_vm.Settings(
+        name=cfg.name,
         user=user,
-        files=guest_files(cfg, home, user),
-        key=key,
+        image=made.image,
+        vmlinuz=made.vmlinuz,
+        initrd=made.initrd,
+        pidfile=made.pidfile,
+        console=made.console,
+        known_hosts=made.known_hosts,
+        kselftest_tap=made.kselftest_tap,
+        building=made.building,
+        build_log=made.build_log,
+        default_kernel=build.image,
+        kselftests=build.kselftests,
+        exec_init=GUEST_EXEC_INIT,
+        share=expand_home(cfg.share, home) if cfg.share else None,
         ssh_host=ssh_host,
         ssh_port=ssh_port,
-        kernel_image=build.image,
-        exec_init=GUEST_EXEC_INIT,
-        kselftests=build.kselftests,
-        summary=SELFTEST_SUMMARY,
-        share=expand_home(cfg.share, home) if cfg.share else None,
+        key=key,
+        memory=cfg.memory,
+        cpus=cfg.cpus,
+        accel=cfg.accel,
+        network=cfg.network,
+        tap=cfg.tap_name,
+        mac=cfg.mac,
+        cache=Home(home).vm_cache,
     )
+
+
+def render_vm_settings(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> str:
+    return json.dumps(dataclasses.asdict(vm_settings(cfg, kernel, user, home, key)), indent=2) + "\n"
+
+
+def render_run_script(home: str) -> str:
+    """~/.local/bin/kdevbox-vm: runs root's kdevbox-vm with the developer's guest settings."""
+    return render("guest/kdevbox-vm.j2", runner=GUEST_RUNNER, settings=Home(home).vm_settings)
 
 
 def _build_environment(path: str, apt_proxy: AptProxy) -> None:
@@ -145,24 +194,37 @@ def _proxies(apt_proxy: AptProxy) -> list[tuple[str, str]]:
 
 
 def _run_script(cfg: Guest, kernel: Kernel, target: Target, key: str) -> None:
-    """kdevbox-vm in ~/.local/bin, and the selftest summary it runs."""
+    """kdevbox-vm: the program root's (GUEST_RUNNER), its settings and launcher the developer's."""
     account, mine = target.account, Home(target.account.home)
     files.put(
-        name="kselftest summary for kdevbox-vm selftest",
-        dest=SELFTEST_SUMMARY,
-        mode="644",
+        name=f"kdevbox-vm {GUEST_RUNNER}",
+        dest=GUEST_RUNNER,
+        mode="755",
         user="root",
         group="root",
-        src=str(TEMPLATES / "guest" / "kselftest_summary.py"),
+        src=kdevbox_vm.__file__,
     )
-    local_bin = posixpath.dirname(mine.run_script)
-    files.directory(name=local_bin, path=local_bin, present=True, **target.as_user)
+    files.file(name=f"no {SELFTEST_SUMMARY} (in kdevbox-vm now)", path=SELFTEST_SUMMARY, present=False)
+    for directory in (posixpath.dirname(mine.run_script), posixpath.dirname(mine.vm_settings)):
+        files.directory(name=directory, path=directory, present=True, **target.as_user)
     user_file(
-        f"kdevbox-vm for {cfg.name}",
-        mine.run_script,
-        render_run_script(cfg, kernel, account.name, account.home, key),
-        "755",
+        f"kdevbox-vm settings for {cfg.name}",
+        mine.vm_settings,
+        render_vm_settings(cfg, kernel, account.name, account.home, key),
+        "644",
         target,
+    )
+    user_file("kdevbox-vm", mine.run_script, render_run_script(account.home), "755", target)
+
+
+def _kvm_group(target: Target) -> None:
+    """The developer in group kvm wherever there is a /dev/kvm (its udev rule: root:kvm 0660), so
+    kdevbox-vm may use KVM; whether KVM then runs guests is kdevbox-vm's probe."""
+    if target.account.name == "root" or not host.get_fact(WslHost).has_kvm:
+        return
+    server.group(name="kvm group", group="kvm", system=True)
+    server.user(
+        name=f"{target.account.name} in the kvm group", user=target.account.name, groups=["kvm"], append=True
     )
 
 
@@ -197,7 +259,7 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     apt_install(
         "QEMU and image tools",
         ["debootstrap", "debian-archive-keyring", "qemu-system-x86", "qemu-utils", "e2fsprogs"]
-        + ["openssh-client", "coreutils"]
+        + ["openssh-client", "coreutils", "python3"]
         + (["busybox-static", "file", "python3-venv"] if cfg.virtme_ng else []),
     )
     pip_tool(
@@ -213,4 +275,5 @@ def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target)
     key = _guest_key(mine, target.as_user)
     _image(cfg, apt_proxy, target, key)
     _run_script(cfg, kernel, target, key)
+    _kvm_group(target)
     _ssh_entry(cfg, target, key)

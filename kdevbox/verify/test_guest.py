@@ -1,5 +1,6 @@
-"""QEMU guest: the image and its inputs record, kdevbox-vm, `ssh <guest>`, and an acceleration
-choice that comes back within the probe's bound (never a hang)."""
+"""QEMU guest: the image and its inputs record, kdevbox-vm (root's program, the developer's
+settings), `ssh <guest>`, group kvm where there is a /dev/kvm, and an acceleration choice that
+comes back within the probe's bound (never a hang)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import posixpath
 import time
 
 from kdevbox.config import VIRTME_NG_COMMANDS
-from kdevbox.layout import SSH_MARKER, Home, guest_files
+from kdevbox.kdevbox_vm import PROBE_SECONDS
+from kdevbox.layout import GUEST_RUNNER, KVM_DEVICE, SSH_MARKER, Home, guest_files
 from kdevbox.verify.targets import VerifyTarget, applies_when
 
 # kdevbox never deletes a guest image (the developer's data) when guest.enabled goes false.
 pytestmark = applies_when(lambda config: config.guest.enabled)
-PROBE_BOUND = 10  # seconds: kdevbox-vm's KVM probe gives up after this
 
 
 def test_image_built_for_developer(kdevbox_target: VerifyTarget) -> None:
@@ -39,12 +40,31 @@ def test_ssh_config_names_the_guest(kdevbox_target: VerifyTarget) -> None:
     assert f"port {port}" in resolved and f"hostname {address}" in resolved
 
 
+def test_kdevbox_vm_is_roots_program_with_the_developers_settings(kdevbox_target: VerifyTarget) -> None:
+    runner = kdevbox_target.host.file(GUEST_RUNNER)
+    assert runner.is_file and runner.user == "root" and runner.mode == 0o755, f"{GUEST_RUNNER}"
+    mine = Home(kdevbox_target.account.home)
+    shown = kdevbox_target.run_as_user("%s --help", mine.run_script)
+    assert shown.rc == 0 and "exit statuses" in shown.stdout, f"{mine.run_script} --help: {shown.stderr}"
+    settings = kdevbox_target.user_text(mine.vm_settings) or ""
+    assert f'"name": "{kdevbox_target.config.guest.name}"' in settings, (
+        f"no guest settings in {mine.vm_settings}"
+    )
+
+
+def test_developer_in_group_kvm_where_there_is_kvm(kdevbox_target: VerifyTarget) -> None:
+    account = kdevbox_target.account
+    if account.name == "root" or kdevbox_target.host.run("test -c %s", KVM_DEVICE).rc != 0:
+        return
+    assert "kvm" in kdevbox_target.host.user(account.name).groups, f"{account.name} is not in group kvm"
+
+
 def test_accel_choice_is_bounded(kdevbox_target: VerifyTarget) -> None:
     start = time.monotonic()
     result = kdevbox_target.run_as_user("%s accel", Home(kdevbox_target.account.home).run_script)
     elapsed = time.monotonic() - start
     assert result.rc == 0 and result.stdout.strip() in ("kvm", "tcg"), result.stdout + result.stderr
-    assert elapsed < PROBE_BOUND + 5, f"kdevbox-vm accel took {elapsed:.0f}s"
+    assert elapsed < PROBE_SECONDS + 5, f"kdevbox-vm accel took {elapsed:.0f}s"
     if kdevbox_target.config.guest.accel != "auto":
         assert result.stdout.strip() == kdevbox_target.config.guest.accel
 

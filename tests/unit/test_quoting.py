@@ -121,7 +121,7 @@ def test_accepted_values_stay_data(settings_: dict[str, object], tmp_path: Path)
 
     scripts = [
         render_build_script(config.guest, "ada", "ada", home, f"{home}/.ssh/id_ed25519"),
-        render_run_script(config.guest, kernel, "ada", home, f"{home}/.ssh/id_ed25519"),
+        render_run_script(home),
         render("guest/build-env.sh.j2", proxies=[("http_proxy", str(config.apt_proxy.http))]),
     ]
     for text in scripts:

@@ -1,0 +1,1204 @@
+#!/usr/bin/python3 -I
+"""kdevbox-vm: boot the developer's QEMU guest, one shot into a command or the whole guest.
+
+This file is a program that runs on the dev box as the developer, with the standard library only
+(kdevbox itself is not installed there): the deploy copies it root-owned into /usr/local/lib/kdevbox
+and writes the guest's paths and settings as JSON into the developer's home (Settings below);
+~/.local/bin/kdevbox-vm runs it with them. It is also the one module that spells the host <-> guest
+protocol (the serial ports' roles, `kdevbox.exec=`, the ready and exec-init marks): the deploy
+renders the image's exec-init and units from the constants here, so both sides cannot drift.
+
+Nothing here may hang: every wait has a bound, QEMU runs in its own process group and is killed by
+its PID when kdevbox-vm ends (Ctrl-C included), and a guest whose kernel panics, oopses or prints
+nothing ends the run with its own exit status and the console's last lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import grp
+import json
+import os
+import pwd
+import re
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, NoReturn
+
+# --- the host <-> guest protocol -------------------------------------------------------------------
+# QEMU's -serial options in this order are the guest's ttyS0, ttyS1, ...: a one-shot boot's kernel
+# console, the command's stdout, its stderr, and its exit status (written once, as digits).
+SERIAL_ROLES = ("console", "stdout", "stderr", "status")
+TTY = {role: f"ttyS{index}" for index, role in enumerate(SERIAL_ROLES)}
+EXEC_PARAM = "kdevbox.exec"  # kernel parameter: base64 of the shell command line exec-init runs
+READY_MARKER = "kdevbox-guest-ready"  # the whole guest's console line once sshd listens
+INIT_MARK = "kdevbox-exec: init at"  # exec-init's console line when it starts (+ uptime, " s")
+DONE_MARK = "kdevbox-exec: done at"  # ... and when the command has ended
+# x86's kernel command line holds 2048 bytes; the rest of it (root=, console=, init=) fits in 512.
+MAX_ENCODED = 1536
+BASE_APPEND = ("root=/dev/vda", "rw", f"console={TTY['console']}", "panic=-1", "quiet")
+BZIMAGE_MAGIC = (0x202, b"HdrS")  # the x86 boot protocol's header signature in a bzImage
+
+# --- exit statuses of kdevbox-vm itself (else: the command's own) ----------------------------------
+EXIT_FAILED = 1  # nothing to boot (no image, an image being built), no SSH, KVM asked for but unusable
+EXIT_USAGE = 2  # bad arguments or input: an unknown option, a --kernel that is no bzImage, ...
+EXIT_PANIC = 120  # the guest's kernel panicked
+EXIT_OOPS = 121  # the guest's kernel oopsed (Oops, BUG)
+EXIT_STALLED = 122  # the boot did not reach the command (or sshd) within its bound
+EXIT_LOST = 123  # the guest stopped before the command ended, no panic seen
+EXIT_TIMEOUT = 124  # --timeout: the command ran longer (as timeout(1))
+EXIT_QEMU = 125  # QEMU did not start (its message is shown)
+EXIT_INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP: QEMU was stopped first
+
+PANIC = re.compile(r"Kernel panic - not syncing")
+OOPS = re.compile(r"^(?:\[\s*[0-9.]+\]\s*)?(?:BUG: |Oops: |kernel BUG at |general protection fault)")
+KVM_DEVICE = "/dev/kvm"
+PROBE_SECONDS = 10.0  # KVM that works prints the kernel's first line well within this
+TROUBLE_GRACE = 3.0  # seconds to let a panic or oops finish printing before QEMU is killed
+CONSOLE_TAIL = 25  # console lines shown when a run ends badly
+QEMU = "qemu-system-x86_64"
+
+
+class Failure(Exception):
+    """A run that ends with a message for the developer and an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP, turned into an exception so QEMU is stopped on the way out."""
+
+
+def encode_command(command_line: str) -> str:
+    """The kdevbox.exec= value of a shell command line: base64, which the kernel passes as one word."""
+    encoded = base64.b64encode(command_line.encode()).decode()
+    if len(encoded) > MAX_ENCODED:
+        raise Failure(
+            f"the command is {len(encoded)} bytes encoded, more than the kernel command line holds "
+            f"({MAX_ENCODED}): put it in a script in your share (or the image) and run that",
+            EXIT_USAGE,
+        )
+    return encoded
+
+
+def decode_command(value: str) -> str:
+    return base64.b64decode(value).decode()
+
+
+# --- settings --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """One guest's paths and settings, written by kdevbox's deploy as JSON (values as data)."""
+
+    name: str
+    user: str  # the developer, on the host and in the guest
+    image: str
+    vmlinuz: str  # the image's own Debian kernel ...
+    initrd: str  # ... and its initrd
+    pidfile: str
+    console: str
+    known_hosts: str
+    kselftest_tap: str
+    building: str  # present while root builds the image (holds the build's PID)
+    build_log: str
+    default_kernel: str  # the latest kdevbox build's bzImage, when there is one
+    kselftests: str  # its selftests (make kselftest-install)
+    exec_init: str  # in the image: PID 1 of a one-shot boot
+    share: str | None  # mounted at /mnt/host over 9p
+    ssh_host: str
+    ssh_port: int
+    key: str
+    memory: str
+    cpus: int
+    accel: str  # auto, kvm, tcg
+    network: str  # user (QEMU's NAT, SSH forwarded) or bridge (the tap)
+    tap: str
+    mac: str
+    cache: str  # the developer's cache dir for kdevbox-vm (the KVM verdict)
+
+    @classmethod
+    def load(cls, path: str) -> Settings:
+        try:
+            with open(path, encoding="utf-8") as file:
+                data = json.load(file)
+        except OSError as error:
+            raise Failure(
+                f"no guest settings in {path} ({error.strerror}): run kdevbox's deploys/guest_image.py"
+            ) from None
+        except ValueError as error:
+            raise Failure(f"{path} is not JSON ({error}): run kdevbox's deploys/guest_image.py") from None
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            raise Failure(f"{path} is from another kdevbox version: run kdevbox's deploys/guest_image.py")
+        return cls(**data)
+
+
+# --- the kernel and what to boot -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Boot:
+    kernel: str
+    initrd: str | None
+    accel: str  # kvm or tcg
+
+    @property
+    def cpu(self) -> str:
+        return "host" if self.accel == "kvm" else "max"
+
+
+def check_bzimage(path: str) -> None:
+    """A --kernel that QEMU can boot, or one line saying what to give instead."""
+    offset, magic = BZIMAGE_MAGIC
+    try:
+        with open(path, "rb") as file:
+            file.seek(offset)
+            found = file.read(len(magic))
+    except FileNotFoundError:
+        raise Failure(
+            f"--kernel {path}: no such file: give a build's arch/x86/boot/bzImage", EXIT_USAGE
+        ) from None
+    except OSError as error:
+        raise Failure(f"--kernel {path}: {error.strerror}: give a bzImage you can read", EXIT_USAGE) from None
+    if found != magic:
+        raise Failure(
+            f"--kernel {path}: not a bzImage (no x86 boot header): give arch/x86/boot/bzImage, not vmlinux",
+            EXIT_USAGE,
+        )
+
+
+def pick_kernel(settings: Settings, given: str | None) -> tuple[str, str | None]:
+    """The kernel to boot and its initrd: the one given, else the latest kdevbox build, else the
+    image's own Debian kernel (the only one that needs its initrd)."""
+    if given:
+        check_bzimage(given)
+        kernel = given
+    elif os.path.isfile(settings.default_kernel):
+        kernel = settings.default_kernel
+    else:
+        kernel = settings.vmlinuz
+    return kernel, settings.initrd if kernel == settings.vmlinuz else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another account's (root's build)
+    return True
+
+
+def read_pid(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            digits = "".join(c for c in file.read(32) if c.isdigit())
+    except OSError:
+        return None
+    return int(digits) if digits else None
+
+
+def check_image(settings: Settings) -> None:
+    """An image to boot: not missing, not being replaced by a build right now."""
+    builder = read_pid(settings.building)
+    if builder is not None and pid_alive(builder):
+        raise Failure(
+            f"the image {settings.name} is being built (pid {builder}, tail -f {settings.build_log}): "
+            "run again when the deploy is done"
+        )
+    if not os.path.isfile(settings.image):
+        raise Failure(
+            f"no guest image {settings.image}: build it with kdevbox's deploys/guest_image.py "
+            "(guest.enabled in your settings)"
+        )
+
+
+# --- acceleration ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    accel: str
+    reason: str  # why not KVM ("" when KVM)
+    fresh: bool = True  # decided now, not read from this boot's cache
+
+
+def kvm_blocker(device: str = KVM_DEVICE) -> str | None:
+    """Why this account cannot use KVM at all, without booting anything; None when it may try."""
+    if not os.path.exists(device):
+        return f"no {device}: " + _no_kvm_hint()
+    if os.access(device, os.R_OK | os.W_OK):
+        return None
+    info = os.stat(device)
+    try:
+        group = grp.getgrgid(info.st_gid)
+    except KeyError:
+        return f"{device} is not yours to open (group {info.st_gid})"
+    me = pwd.getpwuid(os.getuid()).pw_name
+    if info.st_mode & 0o060 != 0o060:
+        mode = f"{info.st_mode & 0o777:o}"
+        return f"{device} is mode {mode}: only its owner opens it (a udev rule for kvm missing?)"
+    if info.st_gid in os.getgroups():
+        return f"{device} refuses you although you are in group {group.gr_name}"
+    if me in group.gr_mem:
+        return f"you were added to group {group.gr_name} after this login: log in again"
+    return f"you are not in group {group.gr_name}: run kdevbox's deploy (it adds you), then log in again"
+
+
+def _no_kvm_hint() -> str:
+    try:
+        with open("/proc/sys/kernel/osrelease", encoding="ascii") as file:
+            if "microsoft" in file.read().lower():
+                return (
+                    "in WSL2 set nestedVirtualization=true in %UserProfile%\\.wslconfig, then wsl --shutdown"
+                )
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as file:
+            flags = next((line for line in file if line.startswith("flags")), "").split()
+    except OSError:
+        flags = []
+    if "vmx" in flags or "svm" in flags:
+        return "the CPU has virtualization: load the kvm_intel or kvm_amd module"
+    if "hypervisor" in flags:
+        return "this machine is a VM: enable nested virtualization in its hypervisor"
+    return "virtualization is off (enable VT-x/AMD-V in the firmware)"
+
+
+def probe_kvm(kernel: str, qemu: str = QEMU, bound: float = PROBE_SECONDS) -> str | None:
+    """Boot kernel under KVM until it prints its first line: None when it does within bound, else why
+    not. /dev/kvm can open and still run nothing (nested virtualization): never trust the file alone."""
+    with tempfile.TemporaryDirectory(prefix="kdevbox-kvm-probe-") as tmp:
+        console = os.path.join(tmp, "console")
+        argv = [qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-display", "none", "-nodefaults"]
+        argv += ["-no-user-config", "-no-reboot", "-kernel", kernel, "-append", "console=ttyS0 panic=-1"]
+        argv += ["-serial", f"file:{console}"]
+        with open(os.path.join(tmp, "qemu.err"), "w+b") as errors, child(argv, stderr=errors) as qemu_proc:
+            deadline = time.monotonic() + bound
+            while time.monotonic() < deadline:
+                if b"Linux version" in _read(console):
+                    return None
+                if qemu_proc.poll() is not None:
+                    errors.seek(0)
+                    said = errors.read().decode(errors="replace").strip().splitlines()
+                    return f"QEMU refuses KVM: {said[-1] if said else f'exit status {qemu_proc.returncode}'}"
+                time.sleep(0.1)
+    return f"{KVM_DEVICE} opens but a KVM guest printed nothing in {bound:.0f} s (nested virtualization)"
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return b""
+
+
+def _boot_id() -> str:
+    return _read("/proc/sys/kernel/random/boot_id").decode().strip()
+
+
+def _qemu_version(qemu: str = QEMU) -> str:
+    try:
+        run = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise Failure(
+            f"{qemu} does not run ({error}): install qemu-system-x86 (kdevbox's deploy does)"
+        ) from None
+    return run.stdout.splitlines()[0] if run.stdout else ""
+
+
+def decide_accel(
+    requested: str,
+    blocker: Callable[[], str | None],
+    probe: Callable[[], str | None],
+    cache_file: str,
+    cache_key: Callable[[], dict[str, str]],
+) -> Verdict:
+    """kvm or tcg for requested (auto, kvm, tcg). A probe's verdict is kept in cache_file for this
+    machine boot and QEMU version (cache_key), so it costs its seconds once; --accel kvm fails
+    with the reason instead of falling back."""
+    if requested == "tcg":
+        return Verdict("tcg", "TCG asked for")
+    reason = blocker()
+    if reason is None:
+        key = cache_key()
+        cached = _load_json(cache_file)
+        if isinstance(cached, dict) and cached.get("key") == key and "reason" in cached:
+            reason, fresh = cached["reason"] or None, False
+        else:
+            reason, fresh = probe(), True
+            _store_json(cache_file, {"key": key, "reason": reason or ""})
+    else:
+        fresh = True
+    if reason is None:
+        return Verdict("kvm", "", fresh)
+    if requested == "kvm":
+        raise Failure(f"KVM asked for and not usable: {reason}")
+    return Verdict("tcg", reason, fresh)
+
+
+def _load_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError):
+        return None
+
+
+def _store_json(path: str, value: object) -> None:
+    """Written to a temp file renamed over path: a reader never sees half of it."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kdevbox-vm-")
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(value, file)
+    os.replace(tmp, path)
+
+
+def choose_accel(settings: Settings, requested: str | None, kernel: str) -> Verdict:
+    return decide_accel(
+        requested or settings.accel,
+        kvm_blocker,
+        lambda: probe_kvm(kernel),
+        os.path.join(settings.cache, "kvm-verdict.json"),
+        lambda: {"boot_id": _boot_id(), "qemu": _qemu_version()},
+    )
+
+
+def tell_accel(verdict: Verdict) -> None:
+    """The reason for TCG, once: when it was decided, not on every run that reads it back."""
+    if verdict.accel == "tcg" and verdict.fresh:
+        say(f"using TCG (slow): {verdict.reason}")
+
+
+# --- QEMU's command line ---------------------------------------------------------------------------
+def _opt(value: str) -> str:
+    """A value inside one of QEMU's key=value,... options: commas are doubled."""
+    return value.replace(",", ",,")
+
+
+def qemu_argv(
+    settings: Settings,
+    boot: Boot,
+    *,
+    one_shot: dict[str, str] | None = None,
+    command: str = "",
+    daemonize: bool = False,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """QEMU's argv for every mode: the whole guest (daemonized by `start`, or in the foreground for
+    `exec --systemd`) with its NIC, or a one-shot boot straight into exec-init running command (the
+    encoded kdevbox.exec= value), its output on serial ports and no NIC."""
+    append = list(BASE_APPEND)
+    argv = [QEMU, "-accel", boot.accel, "-cpu", boot.cpu, "-m", settings.memory, "-smp", str(settings.cpus)]
+    argv += ["-display", "none", "-nodefaults", "-no-user-config", "-no-reboot"]
+    argv += ["-pidfile", settings.pidfile, "-kernel", boot.kernel]
+    if boot.initrd:
+        argv += ["-initrd", boot.initrd]
+    argv += ["-serial", f"file:{settings.console}"]
+    if one_shot is not None:
+        append += [f"init={settings.exec_init}", f"{EXEC_PARAM}={command}"]
+        for role in SERIAL_ROLES[1:]:
+            argv += ["-serial", f"file:{one_shot[role]}"]
+    else:
+        if settings.network == "bridge":
+            netdev = f"tap,id=n0,ifname={_opt(settings.tap)},script=no,downscript=no"
+        else:
+            netdev = f"user,id=n0,hostfwd=tcp:127.0.0.1:{settings.ssh_port}-:22"
+        argv += ["-netdev", netdev, "-device", f"virtio-net-pci,netdev=n0,mac={settings.mac}"]
+    if daemonize:
+        argv.append("-daemonize")
+    argv += ["-append", " ".join(append)]
+    argv += ["-drive", f"file={_opt(settings.image)},if=virtio,format=qcow2"]
+    if settings.share:
+        argv += ["-virtfs", f"local,path={_opt(settings.share)},mount_tag=host,security_model=none"]
+    argv += ["-device", "virtio-rng-pci", *extra]
+    return argv
+
+
+# --- processes -------------------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel kills it when kdevbox-vm dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def child(argv: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A process of kdevbox-vm's in its own process group (Ctrl-C reaches kdevbox-vm, which stops
+    it), killed by its PID when the block ends, however it ends."""
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    try:
+        process = subprocess.Popen(list(argv), start_new_session=True, preexec_fn=_die_with_parent, **popen)
+    except OSError as error:
+        raise Failure(f"{argv[0]} does not run ({error.strerror}): install it", EXIT_QEMU) from None
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def say(message: str) -> None:
+    print(f"kdevbox-vm: {message}", file=sys.stderr, flush=True)
+
+
+# --- the console, watched --------------------------------------------------------------------------
+@dataclass
+class Console:
+    """The guest's console log as QEMU writes it, read as it grows: marks, panics and oopses."""
+
+    path: str
+    offset: int = 0
+    partial: bytes = b""
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=CONSOLE_TAIL))
+    printed: bool = False
+    init_seen: bool = False
+    ready_seen: bool = False
+    trouble: str | None = None  # "panic" or "oops"
+    trouble_at: float = 0.0
+
+    def reset(self) -> None:
+        """An empty log of the developer's alone (QEMU appends to what is there)."""
+        with open(self.path, "wb"):
+            pass
+        os.chmod(self.path, 0o600)
+
+    def poll(self) -> None:
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self.offset)
+                data = file.read()
+        except OSError:
+            return
+        if not data:
+            return
+        self.offset += len(data)
+        self.printed = True
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        self.feed(line.decode(errors="replace").rstrip("\r") for line in lines)
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.tail.append(line)
+            if INIT_MARK in line:
+                self.init_seen = True
+            if READY_MARKER in line:
+                self.ready_seen = True
+            kind = "panic" if PANIC.search(line) else "oops" if OOPS.search(line) else None
+            if kind and (self.trouble is None or kind == "panic"):
+                self.trouble_at = self.trouble_at or time.monotonic()
+                self.trouble = kind
+
+    def last_lines(self) -> str:
+        lines = [*self.tail, *([self.partial.decode(errors="replace")] if self.partial else [])]
+        return "\n".join(lines)
+
+
+@dataclass
+class Outcome:
+    """How a run ended: the exit status kdevbox-vm returns, and what to tell."""
+
+    status: int
+    outcome: str  # exited, panic, oops, boot-stalled, timeout, lost, qemu-failed
+    message: str = ""
+
+
+def trouble_outcome(console: Console) -> Outcome:
+    what = "panicked" if console.trouble == "panic" else "oopsed"
+    return Outcome(
+        EXIT_PANIC if console.trouble == "panic" else EXIT_OOPS,
+        console.trouble or "panic",
+        f"the guest's kernel {what}; its console ({console.path}) ends:\n{console.last_lines()}",
+    )
+
+
+def stalled_outcome(console: Console, seconds: float, waited_for: str) -> Outcome:
+    shown = console.last_lines() if console.printed else "(nothing: the kernel printed no line)"
+    return Outcome(
+        EXIT_STALLED,
+        "boot-stalled",
+        f"no {waited_for} within {seconds:.0f} s (--boot-timeout); console ({console.path}):\n{shown}",
+    )
+
+
+@dataclass
+class Limits:
+    boot: float  # until exec-init (one shot) or sshd (whole guest) is up
+    command: float | None  # --timeout
+
+
+class Sink:
+    """Where a stream of the command goes: through to ours as it comes, or kept for --json."""
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        self.stream, self.kept = stream, bytearray()
+
+    def write(self, data: bytes) -> None:
+        if self.stream is None:
+            self.kept += data
+            return
+        with contextlib.suppress(BrokenPipeError):
+            self.stream.write(data)
+            self.stream.flush()
+
+    @property
+    def text(self) -> str:
+        return self.kept.decode(errors="replace")
+
+
+# --- a one-shot boot -------------------------------------------------------------------------------
+def _fifo(path: str) -> tuple[int, int]:
+    """A FIFO QEMU writes (it cannot reopen a pipe of ours through /proc/self/fd under su): our
+    reading end, and a writing end we hold so it reads empty, not at end, until QEMU is done."""
+    os.mkfifo(path, 0o600)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    return reader, os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+
+
+def _pump(fds: dict[int, Sink], wait: float) -> None:
+    """Copy what the FIFOs hold to their sinks, waiting at most wait seconds for something."""
+    if not fds:
+        time.sleep(wait)
+        return
+    readable, _, _ = select.select(list(fds), [], [], wait)
+    for fd in readable:
+        with contextlib.suppress(BlockingIOError):
+            while data := os.read(fd, 65536):
+                fds[fd].write(data)
+
+
+def one_shot(
+    settings: Settings,
+    boot: Boot,
+    command_line: str,
+    limits: Limits,
+    out: Sink,
+    err: Sink,
+    extra: Sequence[str] = (),
+) -> Outcome:
+    """Boot straight into exec-init, which runs command_line as the developer and powers off; its
+    output comes back on out and err, its exit status is the outcome's. The console is watched."""
+    encoded = encode_command(command_line)
+    console = Console(settings.console)
+    with tempfile.TemporaryDirectory(prefix="kdevbox-vm-") as tmp, contextlib.ExitStack() as stack:
+        ports = {role: os.path.join(tmp, role) for role in SERIAL_ROLES[1:]}
+        fds: dict[int, Sink] = {}
+        for role, sink in (("stdout", out), ("stderr", err)):
+            reader, writer = _fifo(ports[role])
+            stack.callback(os.close, reader)
+            stack.callback(os.close, writer)
+            fds[reader] = sink
+        console.reset()
+        argv = qemu_argv(settings, boot, one_shot=ports, command=encoded, extra=extra)
+        qemu_err = stack.enter_context(open(os.path.join(tmp, "qemu.err"), "w+b"))
+        stack.callback(_remove, settings.pidfile)
+        qemu_proc = stack.enter_context(child(argv, stderr=qemu_err))
+        outcome = _supervise(qemu_proc, console, limits, fds, "exec-init (the command's start)")
+        _pump(fds, 0)
+        if outcome is None:
+            status = "".join(c for c in _read(ports["status"]).decode(errors="replace") if c.isdigit())
+            if status:
+                outcome = Outcome(int(status), "exited")
+            elif console.trouble:
+                outcome = trouble_outcome(console)
+            elif not console.printed and qemu_proc.returncode:
+                qemu_err.seek(0)
+                said = qemu_err.read().decode(errors="replace").strip()
+                outcome = Outcome(EXIT_QEMU, "qemu-failed", f"QEMU did not start: {said}")
+            else:
+                outcome = Outcome(
+                    EXIT_LOST,
+                    "lost",
+                    f"the guest stopped before the command ended; console ({console.path}):\n"
+                    + console.last_lines(),
+                )
+    return outcome
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _supervise(
+    qemu_proc: subprocess.Popen[bytes],
+    console: Console,
+    limits: Limits,
+    fds: dict[int, Sink],
+    waited_for: str,
+    started: Callable[[Console], bool] = lambda console: console.init_seen,
+) -> Outcome | None:
+    """Watch a foreground QEMU until it exits (None), or end it: a panic or oops (after
+    TROUBLE_GRACE for the rest of its lines), no `started` sign
+    within the boot bound, the command past --timeout."""
+    begun = time.monotonic()
+    command_began: float | None = None
+    while True:
+        _pump(fds, 0.1)
+        console.poll()
+        now = time.monotonic()
+        if qemu_proc.poll() is not None:
+            console.poll()
+            return trouble_outcome(console) if console.trouble else None
+        if console.trouble and now - console.trouble_at >= TROUBLE_GRACE:
+            stop_process(qemu_proc)
+            console.poll()
+            return trouble_outcome(console)
+        if command_began is None:
+            if started(console):
+                command_began = now
+            elif now - begun > limits.boot:
+                stop_process(qemu_proc)
+                return stalled_outcome(console, limits.boot, waited_for)
+        elif limits.command is not None and now - command_began > limits.command:
+            stop_process(qemu_proc)
+            return Outcome(EXIT_TIMEOUT, "timeout", f"the command ran past --timeout {limits.command:g} s")
+
+
+# --- the whole guest, over SSH ---------------------------------------------------------------------
+def ssh_argv(settings: Settings, *args: str, batch: bool = True) -> list[str]:
+    return [
+        "ssh",
+        "-p",
+        str(settings.ssh_port),
+        "-i",
+        settings.key,
+        "-o",
+        f"UserKnownHostsFile={settings.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        f"BatchMode={'yes' if batch else 'no'}",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+        f"{settings.user}@{settings.ssh_host}",
+        *args,
+    ]
+
+
+def ssh_answers(settings: Settings) -> bool:
+    try:
+        return subprocess.run(ssh_argv(settings, "true"), capture_output=True, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def running_pid(settings: Settings) -> int | None:
+    """The PID of this guest's QEMU, when one runs (its pidfile names a live QEMU)."""
+    pid = read_pid(settings.pidfile)
+    if pid is None or b"qemu" not in _read(f"/proc/{pid}/cmdline"):
+        return None
+    return pid
+
+
+def ssh_run(
+    settings: Settings, remote: str, timeout: float | None, out: Sink, err: Sink, **popen: Any
+) -> Outcome:
+    """remote (a shell command line) in the running guest, its output to out and err (kept for
+    --json, else straight through)."""
+    with tempfile.TemporaryFile() as kept_out, tempfile.TemporaryFile() as kept_err:
+        if out.stream is None:
+            popen.update(stdout=kept_out, stderr=kept_err)
+        else:
+            popen.setdefault("stdout", None)
+            popen.setdefault("stderr", None)
+        with child(ssh_argv(settings, remote), **popen) as ssh:
+            try:
+                ssh.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return Outcome(EXIT_TIMEOUT, "timeout", f"the command ran past --timeout {timeout:g} s")
+        if out.stream is None:
+            for kept, sink in ((kept_out, out), (kept_err, err)):
+                kept.seek(0)
+                sink.write(kept.read())
+        return Outcome(ssh.returncode, "exited")
+
+
+def whole_guest(settings: Settings, boot: Boot, remote: str, limits: Limits, out: Sink, err: Sink) -> Outcome:
+    """exec --systemd with no guest running: the whole guest in the foreground (ours: it ends with
+    kdevbox-vm), remote over SSH once sshd is up, then powered off."""
+    console = Console(settings.console)
+    console.reset()
+    with contextlib.ExitStack() as stack:
+        stack.callback(_remove, settings.pidfile)
+        qemu_err = stack.enter_context(tempfile.TemporaryFile())
+        qemu_proc = stack.enter_context(child(qemu_argv(settings, boot), stderr=qemu_err))
+        outcome = _await_ssh(settings, qemu_proc, console, limits.boot)
+        if outcome is not None:
+            return outcome
+        outcome = ssh_run(settings, remote, limits.command, out, err)
+        _power_off(settings, qemu_proc)
+        if console.trouble:
+            return trouble_outcome(console)
+        return outcome
+
+
+def _await_ssh(
+    settings: Settings, qemu_proc: subprocess.Popen[bytes] | None, console: Console, bound: float
+) -> Outcome | None:
+    """Until the guest answers SSH (asked when it says it is ready, else every 5 s), or a reason
+    it will not: QEMU gone, a panic or oops, the bound."""
+    begun = asked = time.monotonic()
+    while True:
+        console.poll()
+        now = time.monotonic()
+        if console.trouble and now - console.trouble_at >= TROUBLE_GRACE:
+            if qemu_proc is not None:
+                stop_process(qemu_proc)
+            return trouble_outcome(console)
+        gone = qemu_proc.poll() is not None if qemu_proc is not None else running_pid(settings) is None
+        if gone:
+            console.poll()
+            if console.trouble:
+                return trouble_outcome(console)
+            return Outcome(
+                EXIT_LOST,
+                "lost",
+                f"{settings.name} stopped; console ({console.path}):\n{console.last_lines()}",
+            )
+        if console.ready_seen or now - asked >= 5:
+            asked = now
+            if ssh_answers(settings):
+                return None
+        if now - begun > bound:
+            if qemu_proc is not None:
+                stop_process(qemu_proc)
+            return stalled_outcome(console, bound, "SSH answer")
+        time.sleep(0.2)
+
+
+def _power_off(settings: Settings, qemu_proc: subprocess.Popen[bytes] | None, bound: float = 60) -> None:
+    """A reboot ends QEMU at once (-no-reboot), even for kernels without ACPI power-off
+    (tinyconfig); after bound, QEMU is killed by its PID."""
+    pid = qemu_proc.pid if qemu_proc is not None else running_pid(settings)
+    if pid is None:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(ssh_argv(settings, "sudo", "systemctl", "reboot"), capture_output=True, timeout=30)
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if qemu_proc is not None and qemu_proc.poll() is not None:
+            break
+        if qemu_proc is None and not pid_alive(pid):
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if qemu_proc is not None:
+        qemu_proc.wait()
+    _remove(settings.pidfile)
+
+
+# --- selftests: KTAP per test and subtest ----------------------------------------------------------
+TAP_RESULT = re.compile(
+    r"^(?P<not>not )?ok (?P<number>\d+)(?: -)? ?(?P<name>.*?)(?:\s+#\s*(?P<directive>.*))?$"
+)
+RUNNER_TEST = re.compile(r"^selftests: (?P<target>\S+): (?P<test>.*)$")
+
+
+@dataclass
+class TestResult:
+    """One KTAP result line: ok, not ok or skip, and the reason its directive gives."""
+
+    number: int
+    name: str
+    result: str  # ok, not ok, skip
+    reason: str
+    target: str = ""
+    subtests: list[TestResult] = field(default_factory=list)
+
+
+def _tap_result(line: str) -> TestResult | None:
+    match = TAP_RESULT.match(line)
+    if not match:
+        return None
+    directive = (match["directive"] or "").strip()
+    if directive[:4].upper() == "SKIP":
+        result, reason = "skip", directive[4:].strip()
+    else:
+        result, reason = ("not ok" if match["not"] else "ok"), directive
+    return TestResult(int(match["number"]), match["name"], result, reason)
+
+
+def parse_kselftest(lines: Iterable[str]) -> list[TestResult]:
+    """The tests of run_kselftest.sh's TAP: its own result lines (`ok N selftests: TARGET: TEST`),
+    each with the subtests the test printed before it (its TAP, nested behind "# ")."""
+    tests: list[TestResult] = []
+    subtests: list[TestResult] = []
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if line.startswith("# "):
+            inner = line[2:]
+            if RUNNER_TEST.match(inner):
+                subtests = []
+            elif (sub := _tap_result(inner)) is not None:
+                subtests.append(sub)
+            continue
+        test = _tap_result(line)
+        runner = RUNNER_TEST.match(test.name) if test else None
+        if test is None or runner is None:
+            continue
+        test.target, test.name, test.subtests = runner["target"], runner["test"], subtests
+        subtests = []
+        tests.append(test)
+    return tests
+
+
+def count_results(tests: Iterable[TestResult]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for test in tests:
+        row = counts.setdefault(test.target, {"pass": 0, "fail": 0, "skip": 0})
+        row[{"ok": "pass", "not ok": "fail", "skip": "skip"}[test.result]] += 1
+    return counts
+
+
+def report(tests: list[TestResult]) -> str:
+    """A row per target (pass, fail, skip), then a line per failed test with its reason."""
+    counts = count_results(tests)
+    width = max([len("target"), *(len(t) for t in counts)])
+    rows = [f"{'target':<{width}}  pass  fail  skip"]
+    rows += [f"{t:<{width}}  {c['pass']:4d}  {c['fail']:4d}  {c['skip']:4d}" for t, c in counts.items()]
+    rows += [
+        f"FAILED {test.target}: {test.name} ({test.reason or 'failed'})"
+        for test in tests
+        if test.result == "not ok"
+    ]
+    return "\n".join(rows)
+
+
+# --- subcommands -----------------------------------------------------------------------------------
+ONE_SHOT_BOOT = 300.0  # seconds until exec-init starts: Debian's kernel takes ~10 s under TCG
+WHOLE_BOOT = 600.0  # seconds until sshd answers: systemd under TCG is slow
+
+
+def _boot(settings: Settings, args: argparse.Namespace) -> Boot:
+    check_image(settings)
+    kernel, initrd = pick_kernel(settings, getattr(args, "kernel", None))
+    verdict = choose_accel(settings, args.accel, kernel)
+    tell_accel(verdict)
+    return Boot(kernel, initrd, verdict.accel)
+
+
+def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    pid = running_pid(settings)
+    if pid is not None:
+        raise Failure(f"{settings.name} is already running (pid {pid})")
+    boot = _boot(settings, args)
+    Console(settings.console).reset()
+    with tempfile.TemporaryFile() as errors:
+        started = subprocess.run(
+            qemu_argv(settings, boot, daemonize=True), stdin=subprocess.DEVNULL, stdout=errors, stderr=errors
+        )
+        errors.seek(0)
+        if started.returncode != 0:
+            raise Failure(f"QEMU did not start: {errors.read().decode(errors='replace').strip()}", EXIT_QEMU)
+    print(
+        f"kdevbox-vm: {settings.name} started ({boot.accel}, kernel {boot.kernel}), "
+        f"console in {settings.console}"
+    )
+    return 0
+
+
+def cmd_wait(settings: Settings, args: argparse.Namespace) -> int:
+    if running_pid(settings) is None:
+        raise Failure(f"{settings.name} is not running; see {settings.console}")
+    outcome = _await_ssh(settings, None, Console(settings.console), args.seconds)
+    if outcome is not None:
+        raise Failure(outcome.message, outcome.status)
+    return 0
+
+
+def _command(args: argparse.Namespace) -> list[str]:
+    command: list[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        args.usage_error("give a command to run in the guest")
+    return command
+
+
+def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
+    remote = shlex.join(args.command)
+    out, err = (Sink(None), Sink(None)) if args.json else (Sink(sys.stdout.buffer), Sink(sys.stderr.buffer))
+    begun = time.monotonic()
+    boot: Boot | None = None
+    if running_pid(settings) is not None:
+        if args.kernel:
+            raise Failure(
+                f"{settings.name} already runs: --kernel is for a guest exec boots itself", EXIT_USAGE
+            )
+        mode = "running"
+        outcome = ssh_run(settings, remote, args.timeout, out, err)
+    elif args.systemd:
+        mode, boot = "systemd", _boot(settings, args)
+        limits = Limits(args.boot_timeout or WHOLE_BOOT, args.timeout)
+        outcome = whole_guest(settings, boot, remote, limits, out, err)
+    else:
+        encode_command(remote)  # too long: said before the KVM probe
+        mode, boot = "one-shot", _boot(settings, args)
+        outcome = one_shot(
+            settings, boot, remote, Limits(args.boot_timeout or ONE_SHOT_BOOT, args.timeout), out, err
+        )
+    if outcome.message:
+        say(outcome.message)
+    if args.json:
+        result = {
+            "status": outcome.status,
+            "outcome": outcome.outcome,
+            "seconds": round(time.monotonic() - begun, 3),
+            "mode": mode,
+            "accel": boot.accel if boot else None,
+            "kernel": boot.kernel if boot else None,
+            "console": settings.console,
+            "stdout": out.text,
+            "stderr": err.text,
+        }
+        print(json.dumps(result, indent=2))
+    return outcome.status
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    return subprocess.call(ssh_argv(settings, *args.command))
+
+
+def cmd_ssh(settings: Settings, args: argparse.Namespace) -> int:
+    argv = ssh_argv(settings, batch=False)
+    os.execvp(argv[0], [argv[0], "-t", *argv[1:]])
+
+
+def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
+    _power_off(settings, None)
+    _remove(settings.pidfile)
+    return 0
+
+
+def cmd_accel(settings: Settings, args: argparse.Namespace) -> int:
+    kernel, _ = pick_kernel(settings, args.kernel)
+    verdict = choose_accel(settings, args.accel, kernel)
+    print(verdict.accel)
+    if verdict.accel == "tcg":
+        earlier = "" if verdict.fresh else " (probed earlier since this machine booted)"
+        say(f"TCG (slow): {verdict.reason}{earlier}")
+    return 0
+
+
+def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
+    if not os.access(os.path.join(settings.kselftests, "run_kselftest.sh"), os.X_OK):
+        raise Failure(
+            f"no selftests in {settings.kselftests}: "
+            "set kernel.selftests and run kdevbox's deploys/kernel.py",
+            EXIT_USAGE,
+        )
+    only = [word for target in args.targets for word in ("-c", target)]
+    # Many tests need root; the guest's developer has passwordless sudo.
+    run = "rm -rf kselftest && mkdir kselftest && tar -xf - -C kselftest && cd kselftest && "
+    run += "sudo ./run_kselftest.sh"
+    run = " ".join([run, shlex.join(only)]).rstrip()
+    begun = time.monotonic()
+    boot: Boot | None = None
+    with open(settings.kselftest_tap, "wb") as log:
+        sink = Sink(log)
+        if running_pid(settings) is not None:
+            tar = ["tar", "-C", settings.kselftests, "-cf", "-", "."]
+            with child(tar, stdout=subprocess.PIPE) as packed:
+                outcome = ssh_run(settings, run, args.timeout, sink, sink, stdin=packed.stdout, stderr=log)
+        else:
+            # One shot, as exec: the selftests come in read-only over 9p, then are copied as over SSH.
+            boot = _boot(settings, args)
+            mount = "sudo mount -t 9p -o trans=virtio,version=9p2000.L,ro kselftest /mnt"
+            share = (
+                f"local,path={_opt(settings.kselftests)},mount_tag=kselftest,security_model=none,readonly=on"
+            )
+            limits = Limits(args.boot_timeout or ONE_SHOT_BOOT, args.timeout)
+            line = f"{mount} && tar -C /mnt -cf - . | {{ {run}; }}"
+            outcome = one_shot(settings, boot, line, limits, sink, sink, extra=["-virtfs", share])
+    say(f"TAP output in {settings.kselftest_tap}")
+    if outcome.message:
+        say(outcome.message)
+    with open(settings.kselftest_tap, encoding="utf-8", errors="replace") as log_text:
+        tests = parse_kselftest(log_text)
+    failed = any(test.result == "not ok" for test in tests)
+    status = outcome.status if outcome.outcome != "exited" else 1 if failed or not tests else 0
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "status": status,
+                    "outcome": outcome.outcome,
+                    "seconds": round(time.monotonic() - begun, 3),
+                    "accel": boot.accel if boot else None,
+                    "kernel": boot.kernel if boot else None,
+                    "tap": settings.kselftest_tap,
+                    "console": settings.console,
+                    "targets": count_results(tests),
+                    "tests": [dataclasses.asdict(test) for test in tests],
+                },
+                indent=2,
+            )
+        )
+    elif tests:
+        print(report(tests))
+    if not tests:
+        say(f"no selftest results in {settings.kselftest_tap}: see it for what the guest printed")
+    return status
+
+
+# --- the command line ------------------------------------------------------------------------------
+EXIT_HELP = f"""exit statuses: the command's own (exec), else
+  {EXIT_FAILED}    nothing to boot (no image, one being built), no SSH, --accel kvm unusable, a test failed
+  {EXIT_USAGE}    usage: an unknown option, a --kernel that is not a bzImage, a command too long
+  {EXIT_PANIC}  the guest's kernel panicked       {EXIT_OOPS}  it oopsed (Oops, BUG)
+  {EXIT_STALLED}  the boot stalled (--boot-timeout) {EXIT_LOST}  the guest stopped before the command ended
+  {EXIT_TIMEOUT}  the command ran past --timeout    {EXIT_QEMU}  QEMU did not start
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): QEMU was stopped first
+The console's last lines go to stderr with 120-123."""
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give more than 0 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="kdevbox-vm",
+        description="Boot your kdevbox QEMU guest: one shot into a command (like vng --exec), or the whole "
+        "guest in the background. Kernel: --kernel, else your latest kdevbox build, else the image's "
+        "Debian kernel and initrd.",
+        epilog=EXIT_HELP,
+        formatter_class=formatter,
+    )
+    parser.add_argument(
+        "--settings",
+        required=True,
+        metavar="FILE",
+        help="the guest's settings (kdevbox's deploy writes them)",
+    )
+    commands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+
+    def sub(name: str, text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(
+            name, help=text, description=text, epilog=EXIT_HELP, formatter_class=formatter
+        )
+        command.set_defaults(usage_error=command.error)
+        return command
+
+    def boot_options(command: argparse.ArgumentParser, kernel_option: bool = True) -> None:
+        if kernel_option:
+            command.add_argument("--kernel", metavar="BZIMAGE", help="boot this kernel")
+        command.add_argument(
+            "--accel", choices=("auto", "kvm", "tcg"), help="auto: KVM when it works; kvm: fail without it"
+        )
+
+    def time_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--timeout", type=_seconds, metavar="SECONDS", help="end the command after this (exit 124)"
+        )
+        command.add_argument(
+            "--boot-timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            help=f"until the command starts (default {ONE_SHOT_BOOT:.0f}, --systemd {WHOLE_BOOT:.0f}; "
+            "exit 122)",
+        )
+
+    start = sub("start", "boot the whole guest in the background (systemd, network, SSH)")
+    start.add_argument("kernel", nargs="?", metavar="BZIMAGE", help="boot this kernel")
+    boot_options(start, kernel_option=False)
+    wait = sub("wait", "wait until the started guest answers SSH")
+    wait.add_argument("seconds", nargs="?", type=_seconds, default=WHOLE_BOOT, help="at most (default 600)")
+    run_exec = sub(
+        "exec",
+        "one shot: boot straight into COMMAND (no systemd, no network), print its output, power off, "
+        "exit with its status; a running guest runs it over SSH",
+    )
+    boot_options(run_exec)
+    time_options(run_exec)
+    run_exec.add_argument("--systemd", action="store_true", help="boot the whole guest, run COMMAND over SSH")
+    run_exec.add_argument("--json", action="store_true", help="print the result as JSON (output included)")
+    run_exec.add_argument("command", nargs=argparse.REMAINDER, metavar="[--] COMMAND [ARG...]")
+    run = sub("run", "run a command in the running guest over SSH")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+    sub("ssh", "a shell in the running guest")
+    sub("stop", "power the guest off (QEMU is killed if it does not stop within 60 s)")
+    accel = sub("accel", "which acceleration a boot uses, and why (KVM's probe is kept per machine boot)")
+    accel.add_argument("kernel", nargs="?", metavar="BZIMAGE", help="the kernel to probe KVM with")
+    boot_options(accel, kernel_option=False)
+    selftest = sub(
+        "selftest",
+        "run the selftests built with your kernel (kernel.selftests) in the guest (one shot, or the running "
+        "guest) and summarize them; exit 1 when a test fails",
+    )
+    boot_options(selftest, kernel_option=False)
+    time_options(selftest)
+    selftest.add_argument("--json", action="store_true", help="results per test and subtest as JSON")
+    selftest.add_argument("targets", nargs="*", metavar="TARGET", help="only these selftest targets")
+    return parser
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise Interrupted(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.umask(0o077)  # the console log, the TAP and the guest's files are the developer's alone
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    if args.subcommand in ("exec", "run"):
+        args.command = _command(args)  # a usage error before anything else
+    try:
+        settings = Settings.load(args.settings)
+        handlers: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+            "start": cmd_start,
+            "wait": cmd_wait,
+            "exec": cmd_exec,
+            "run": cmd_run,
+            "ssh": cmd_ssh,
+            "stop": cmd_stop,
+            "accel": cmd_accel,
+            "selftest": cmd_selftest,
+        }
+        return handlers[args.subcommand](settings, args)
+    except Failure as failure:
+        say(str(failure))
+        return failure.status
+    except (KeyboardInterrupt, Interrupted):
+        say("interrupted: QEMU stopped")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
