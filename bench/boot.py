@@ -5,7 +5,7 @@ the whole one-shot cycle (boot, `uname -r`, power off), median of 3, with (a) De
 when its exec-init starts and when the command is done, from the console). Prints figures; asserts
 nothing.
 
-    pip install -e '.[bench]' && python -m bench.boot
+    pip install -e '.[bench]' && python -m bench.boot [--quick]
 
 kdevbox-vm runs on a chroot test host (tests/testhosts.py) with an image built there; vng runs on this
 machine as its users run it (`vng --disable-kvm -r <kernel>`: this machine's root over 9p), so it
@@ -30,16 +30,16 @@ from functools import partial
 from pathlib import Path
 
 from bench.guest_boot import GUEST_IMAGE, USER, bench_host, pyinfra, vm
+from bench.options import bench_parser, runs
 from tests.setups import KERNEL
 
-RUNS = 3
 VNG_TIMEOUT = 240  # seconds: a kernel vng cannot boot prints nothing, for ever
 
 
-def timed(cycle: Callable[[], str]) -> tuple[float | None, str]:
-    """Median seconds of RUNS cycles and the last output; None when a cycle failed."""
+def timed(cycle: Callable[[], str], count: int) -> tuple[float | None, str]:
+    """Median seconds of count cycles and the last output; None when a cycle failed."""
     seconds, output = [], ""
-    for _ in range(RUNS):
+    for _ in range(count):
         start = time.monotonic()
         try:
             output = cycle()
@@ -100,6 +100,7 @@ def ratio(ours: float | None, theirs: float | None) -> str:
 
 
 def main() -> None:
+    count = runs(bench_parser(__doc__).parse_args().quick)
     subprocess.run(
         ["apt-get", "install", "-y", "-q", "linux-image-amd64", "busybox-static", "qemu-system-x86"],
         check=True,
@@ -119,10 +120,10 @@ def main() -> None:
             (f"Debian kernel ({Path(debian).name})", image_kernel, debian),
             ("kdevbox tinyconfig + guest build", build, str(root) + build),
         ):
-            print(f"{label}: boot -> `uname -r` -> power off, median of {RUNS}, {vm(root, 'accel').strip()}")
-            exec_ = timed(partial(kdevbox_exec, root, ours))
-            systemd = timed(partial(kdevbox_exec, root, ours, "--systemd"))
-            theirs_ = timed(partial(vng, theirs))
+            print(f"{label}: boot -> `uname -r` -> power off, median of {count}, {vm(root, 'accel').strip()}")
+            exec_ = timed(partial(kdevbox_exec, root, ours), count)
+            systemd = timed(partial(kdevbox_exec, root, ours, "--systemd"), count)
+            theirs_ = timed(partial(vng, theirs), count)
             print(row("kdevbox-vm exec", exec_))
             print(row("kdevbox-vm exec --systemd", systemd))
             print(row("vng --exec", theirs_))

@@ -2,7 +2,9 @@
 (tinyconfig + kdevbox's guest fragment), and compile_commands.json generation with the tree's
 gen_compile_commands.py, Bear and compiledb on the same tree. Prints figures; asserts nothing.
 
-    python -m bench.kernel_build [--tree /usr/src/linux-source-6.1.tar.xz] [--jobs N]
+    python -m bench.kernel_build [--tree /usr/src/linux-source-6.1.tar.xz] [--jobs N] [--quick]
+
+--quick: no warm rebuild. Bear and compiledb are measured where they are on PATH.
 
 Needs build-essential, flex, bison, bc, libssl-dev, libelf-dev, ccache, bear, and compiledb on PATH
 (`pip install compiledb`). Works in a temp dir with its own ccache; the machine's is not touched.
@@ -10,7 +12,6 @@ Needs build-essential, flex, bison, bc, libssl-dev, libelf-dev, ccache, bear, an
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.options import bench_parser
 from kdevbox.config import Kernel
 from kdevbox.kconfig import fragment_text
 
@@ -34,7 +36,7 @@ def entries(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--tree", default="/usr/src/linux-source-6.1.tar.xz", help="kernel source tarball")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
@@ -58,8 +60,9 @@ def main() -> None:
         build_cmd = f'{make} CC="ccache gcc"'
         print(f"kernel build, tinyconfig + guest fragment, -j{args.jobs}, ccache")
         print(f"  cold (empty ccache):  {timed(build_cmd, work, env):7.1f} s")
-        timed(f"{make} clean", work, env)
-        print(f"  warm (after clean):   {timed(build_cmd, work, env):7.1f} s")
+        if not args.quick:
+            timed(f"{make} clean", work, env)
+            print(f"  warm (after clean):   {timed(build_cmd, work, env):7.1f} s")
 
         print("compile_commands.json for the same tree")
         gen = work / "gen.json"
@@ -67,10 +70,13 @@ def main() -> None:
             f"python3 {src}/scripts/clang-tools/gen_compile_commands.py -d {build} -o {gen}", work, env
         )
         print(f"  gen_compile_commands.py (built tree): {seconds:7.1f} s  {entries(gen):6d} entries")
-        timed(f"{make} clean", work, env)
-        bear = work / "bear.json"
-        seconds = timed(f"bear --output {bear} -- {build_cmd}", work, env)
-        print(f"  bear (clean build, warm ccache):      {seconds:7.1f} s  {entries(bear):6d} entries")
+        if shutil.which("bear"):
+            timed(f"{make} clean", work, env)
+            bear = work / "bear.json"
+            seconds = timed(f"bear --output {bear} -- {build_cmd}", work, env)
+            print(f"  bear (clean build, warm ccache):      {seconds:7.1f} s  {entries(bear):6d} entries")
+        else:
+            print("  bear: not on PATH (apt-get install bear)")
         if shutil.which("compiledb"):
             # `compiledb -n`/`compiledb make` parse make's dry run, which does not follow Kbuild's
             # recursive makes (a handful of entries). Like kdevbox: a real V=1 build's log, parsed.

@@ -9,7 +9,7 @@ timed, median of 3 cycles:
 Also the no-op `deploys/kernel.py` on the built tree (nothing to do). Prints figures; asserts
 nothing.
 
-    pip install -e '.[bench]' && python -m bench.loop
+    pip install -e '.[bench]' && python -m bench.loop [--quick]
 
 Runs on a chroot test host (tests/testhosts.py) with a guest image built there, as bench/boot.py
 does; vng runs on this machine (its root over 9p), as its users run it. Under TCG where KVM does
@@ -28,9 +28,9 @@ from pathlib import Path
 
 from bench.boot import vng
 from bench.guest_boot import GUEST_IMAGE, USER, bench_host, pyinfra, vm
+from bench.options import bench_parser, runs
 from tests.setups import KERNEL
 
-RUNS = 3
 SOURCE = f"/home/{USER}/src/linux"
 BUILD = f"/home/{USER}/build/kdevbox"
 EDITED = "kernel/fork.c"
@@ -84,21 +84,22 @@ def medians(cycles: list[list[float]]) -> list[float]:
 
 
 def main() -> None:
+    count = runs(bench_parser(__doc__).parse_args().quick)
     if shutil.which("vng") is None:
         raise SystemExit("no vng: pip install -e '.[bench]'")
     with ExitStack() as stack:
         root, inventory = bench_host(stack)
         pyinfra(inventory, GUEST_IMAGE)
         pyinfra(inventory, KERNEL)
-        noop = statistics.median(pyinfra(inventory, KERNEL) for _ in range(RUNS))
-        ours = medians([kdevbox_cycle(root, inventory, f"kdevbox {n}") for n in range(RUNS)])
+        noop = statistics.median(pyinfra(inventory, KERNEL) for _ in range(count))
+        ours = medians([kdevbox_cycle(root, inventory, f"kdevbox {n}") for n in range(count)])
         # vng's rebuild is make alone: put the tree back where kdevbox's deploy left it afterwards.
-        theirs = medians([vng_cycle(root, f"vng {n}") for n in range(RUNS)])
+        theirs = medians([vng_cycle(root, f"vng {n}") for n in range(count)])
         pyinfra(inventory, KERNEL)
         accel = vm(root, "accel").strip()
 
     print(f"one-line change in {EDITED} -> rebuild -> boot, `uname -v` shows it -> power off")
-    print(f"median of {RUNS}, tinyconfig + guest (linux-source-6.1), {accel}, seconds")
+    print(f"median of {count}, tinyconfig + guest (linux-source-6.1), {accel}, seconds")
     print(f"  {'':34} {'rebuild':>8} {'boot+run':>9} {'total':>7}")
     for label, (rebuild, boot) in (
         ("kdevbox (kernel.py, kdevbox-vm exec)", ours),

@@ -2,7 +2,7 @@
 and side by side with an equivalent Ansible playbook on the same provisioned host. Prints figures;
 asserts nothing.
 
-    python -m bench.noop_rerun [--hosts 1,4,8] [--repeat 3]
+    python -m bench.noop_rerun [--hosts 1,4,8] [--repeat 3] [--quick]
 
 Needs what the integration tests need (root, debootstrap, neovim, patchelf) plus ansible-core:
 `pip install -e '.[bench]'`. Hosts are sshd test hosts on 127.0.0.1 (tests/testhosts.py), the
@@ -11,7 +11,6 @@ upstreams the tests' local stand-ins; the first deploy to the hosts is not timed
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -23,9 +22,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.options import bench_parser
 from kdevbox.config import Clangd, Git, Neovim
 from kdevbox.layout import GITIGNORE_MARKER, NVIM_INIT_MARKER
-from kdevbox.tasks.neovim import plan_neovim
+from kdevbox.tasks.neovim import plan_neovim, render_config
 from kdevbox.templates import render
 from tests import testhosts
 from tests.neovim_stand_in import build_plugin_repos, build_release_tarball
@@ -59,7 +59,7 @@ def playbook_vars(upstreams: EditorUpstreams) -> dict[str, object]:
         "nvim_url": neovim.release_download,
         "nvim_version": neovim.release_version,
         "plugins": [{"name": name, "url": url, "ref": ref} for name, (url, ref) in plan.plugins.items()],
-        "kdevbox_lua": render("nvim/kdevbox.lua.j2", cfg=neovim),
+        "kdevbox_lua": render_config(neovim, f"/home/{testhosts.DEV_USER}"),
         "init_marker": NVIM_INIT_MARKER.format(comment="--"),
     }
 
@@ -94,11 +94,13 @@ def timed(action: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--hosts", default="1,4,8", help="host counts to time (comma-separated)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
     args = parser.parse_args()
-    counts = sorted(int(n) for n in args.hosts.split(","))
+    counts = [1] if args.quick else sorted(int(n) for n in args.hosts.split(","))
+    if args.quick:
+        args.repeat = 1
 
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-bench-")))

@@ -1093,9 +1093,9 @@ def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="kdevbox-vm",
-        description="Boot your kdevbox QEMU guest: one shot into a command (like vng --exec), or the whole "
-        "guest in the background. Kernel: --kernel, else your latest kdevbox build, else the image's "
-        "Debian kernel and initrd.",
+        description="Boot your kdevbox QEMU guest: one shot into a command (like vng --exec), or the\n"
+        "whole guest in the background. The kernel: --kernel, else your latest kdevbox build, else\n"
+        "the image's Debian kernel and initrd. `kdevbox-vm COMMAND --help` tells more.",
         epilog=EXIT_HELP,
         formatter_class=formatter,
     )
@@ -1103,7 +1103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--settings",
         required=True,
         metavar="FILE",
-        help="the guest's settings (kdevbox's deploy writes them)",
+        help=argparse.SUPPRESS,  # the launcher in ~/.local/bin passes the deploy's file
     )
     commands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
 

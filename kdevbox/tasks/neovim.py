@@ -187,14 +187,19 @@ def neovim_setup(cfg: Neovim, target: Target) -> None:
     files.directory(
         name="kdevbox neovim config directory", path=posixpath.dirname(lua), present=True, **as_user
     )
-    config = render("nvim/kdevbox.lua.j2", cfg=cfg, rst_parser=mine.parser("rst"))
-    user_file("kdevbox neovim config", lua, config, "644", target)
+    user_file("kdevbox neovim config", lua, render_config(cfg, home), "644", target)
     if cfg.manage_init:
         _load_from_user_init(home, as_user)
     # Last: what was decided, once everything it names is in place (verify reads it).
     record = posixpath.dirname(mine.nvim_plan)
     files.directory(name=record, path=record, present=True, **as_user)
     user_file("what kdevbox chose for neovim:", mine.nvim_plan, plan.to_json(), "644", target)
+
+
+def render_config(cfg: Neovim, home: str) -> str:
+    """kdevbox's neovim config for the developer of this home (the deploy's, and the bench's
+    equivalent Ansible playbook's)."""
+    return render("nvim/kdevbox.lua.j2", cfg=cfg, rst_parser=Home(home).parser("rst"))
 
 
 def _links_to_a_release() -> bool:
