@@ -1026,7 +1026,9 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
         if running_pid(settings) is not None:
             tar = ["tar", "-C", settings.kselftests, "-cf", "-", "."]
             with child(tar, stdout=subprocess.PIPE) as packed:
-                outcome = ssh_run(settings, run, args.timeout, sink, sink, stdin=packed.stdout, stderr=log)
+                outcome = ssh_run(
+                    settings, run, args.timeout, sink, sink, stdin=packed.stdout, stdout=log, stderr=log
+                )
         else:
             # One shot, as exec: the selftests come in read-only over 9p, then are copied as over SSH.
             boot = _boot(settings, args)
