@@ -185,6 +185,55 @@ class RunningKernelConfig(FactBase[RunningConfig | None]):
         return RunningConfig(fields[0], fields[1]) if fields and len(fields) == 2 else None
 
 
+def parse_git_config(lines: Iterable[str]) -> dict[str, str]:
+    """`section.key` -> value of git config files' lines (the last one wins, as in git): sections
+    `[core]` and `[sendemail "x"]`, `key = value`, comments and quotes as git writes them. Includes
+    are not followed."""
+    values: dict[str, str] = {}
+    section = ""
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("["):
+            header = line[1 : line.find("]")].strip()
+            name, _, sub = header.partition(" ")
+            section = name.lower() + (f".{sub.strip().strip(chr(34))}" if sub else "")
+            continue
+        if not line or line[0] in "#;" or not section:
+            continue
+        key, sep, value = line.partition("=")
+        value = value.split(" #")[0].split(" ;")[0].strip() if sep else "true"
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        values[f"{section}.{key.strip().lower()}"] = value
+    return values
+
+
+class GlobalGitConfig(FactBase[dict[str, str]]):
+    """The developer's global git settings (ask it as them: `Target.as_user`), the last value of each
+    key. On a host without git yet (kdevbox installs it later in the same run) the files git would
+    read are parsed instead, so settings from the developer's dotfiles are honoured on a fresh host."""
+
+    def command(self) -> str:
+        files = '"${XDG_CONFIG_HOME:-$HOME/.config}/git/config" "$HOME/.gitconfig"'
+        return (
+            "if command -v git >/dev/null 2>&1; then "
+            "git config --global --list 2>/dev/null | sed 's/^/git:/'; "
+            f'else for f in {files}; do if [ -f "$f" ]; then sed "s/^/file:/" "$f"; fi; done; fi'
+        )
+
+    def process(self, output: Iterable[str]) -> dict[str, str]:
+        lines = list(output)
+        listed = [line[4:] for line in lines if line.startswith("git:")]
+        if listed:
+            pairs = (line.partition("=") for line in listed)
+            return {key.lower(): value for key, _, value in pairs}
+        return parse_git_config(line[5:] for line in lines if line.startswith("file:"))
+
+    @staticmethod
+    def default() -> dict[str, str]:
+        return {}
+
+
 class Stamp(FactBase[str | None]):
     """The first line of a stamp file kdevbox wrote (what a result was made from); None when path is
     not a regular file: a FIFO or device put there is never read (it would hang the run), and

@@ -6,10 +6,10 @@ import posixpath
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.git import GitConfig
 from pyinfra.operations import files, git
 
 from kdevbox.config import Git
+from kdevbox.facts import GlobalGitConfig
 from kdevbox.layout import GITIGNORE_MARKER, excludesfile
 from kdevbox.steps import apt_install, managed_block
 from kdevbox.target import Target
@@ -19,7 +19,7 @@ from kdevbox.templates import render
 @deploy("git")
 def git_setup(cfg: Git, target: Target) -> None:
     as_user = target.as_user
-    current = host.get_fact(GitConfig, **as_user).get("core.excludesfile", [None])[-1]
+    current = host.get_fact(GlobalGitConfig, **as_user).get("core.excludesfile")
     ignore_file = excludesfile(cfg.excludesfile, current, target.account.home)
 
     # A fresh minimal Debian (debootstrap, cloud and WSL images) has no git.

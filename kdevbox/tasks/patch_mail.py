@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.git import GitConfig
 
 from kdevbox.config import Git, PatchMail, Proxy
+from kdevbox.facts import GlobalGitConfig
 from kdevbox.inventory import refusal
 from kdevbox.steps import apt_install, pip_tool
 from kdevbox.target import Target
@@ -18,7 +18,7 @@ def require_identity(cfg: PatchMail, git: Git, target: Target) -> None:
     "succeeds" into a red verification helps nobody)."""
     if not cfg.enabled:
         return
-    known = host.get_fact(GitConfig, **target.as_user)
+    known = host.get_fact(GlobalGitConfig, **target.as_user)
     missing = [
         f"git.{field}"
         for field, setting in (("name", git.name), ("email", git.email))
