@@ -1,15 +1,23 @@
-"""neovim as the developer starts it, and what its heading picker lists: shared by the editor checks
-and the kernel tree checks (the picker on the tree's own Documentation)."""
+"""neovim as the developer starts it, driven by check scripts that write their own verdict, and what
+its heading picker lists: shared by the editor checks and the kernel tree checks (the picker on the
+tree's own Documentation)."""
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kdevbox.verify.targets import VerifyTarget
 
-HEADINGS_MARK = "kdevbox-headings "  # nvim_headings.lua prints the picker's list after it
+HARNESS = "nvim_harness.lua"
+VERDICT_MARK = "kdevbox-verdict "  # the harness writes its verdict after it, in `verdict`
+# How a person opens the heading picker: kdevbox's mapping, or the command its README teaches.
+HEADING_MAPPING = "<leader>fh"
+HEADING_COMMAND = ":Telescope heading<CR>"
 # A line of one punctuation character repeated: an rst section adornment.
 _ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1*")
 
@@ -19,6 +27,36 @@ def start_nvim(target: VerifyTarget, *args: str) -> Any:
     load = [] if target.config.neovim.manage_init else ["-c", "lua require('kdevbox')"]
     command = " ".join(["nvim", "--headless", *(["%s"] * (len(load) + len(args)))])
     return target.run_as_user(command, *load, *args)
+
+
+@contextmanager
+def nvim_scratch(target: VerifyTarget, *names: str) -> Iterator[str]:
+    """A scratch dir of the developer's with the harness and these files from data/."""
+    with target.scratch_dir(HARNESS, *names) as scratch:
+        yield scratch
+
+
+def run_check(
+    target: VerifyTarget, scratch: str, script: str, *args: str, expect: dict[str, Any] | None = None
+) -> Any:
+    """Run scratch/script in neovim as the developer (args go first: files to open, --cmd); expect
+    is what the script reads as harness.expect. Fails with the script's reason unless its verdict
+    says ok, and returns the verdict's result. The verdict comes from the file the harness writes,
+    read as the developer, never from what nvim or the connection printed."""
+    if expect is not None:
+        target.run_as_user("printf %%s %s > %s", json.dumps(expect), posixpath.join(scratch, "expect.json"))
+    ran = start_nvim(target, *args, "-c", f"luafile {posixpath.join(scratch, script)}")
+    verdict_file = posixpath.join(scratch, "verdict")
+    written = target.run_as_user("cat %s; rm -f %s", verdict_file, verdict_file).stdout.splitlines()
+    lines = [line for line in written if line.startswith(VERDICT_MARK)]
+    said = [line for line in ran.stderr.splitlines() if line.strip()][-3:]
+    assert lines, (
+        f"{script}: nvim exited {ran.rc} without a verdict: {' / '.join(said) or 'nothing on stderr'}"
+    )
+    verdict = json.loads(lines[-1][len(VERDICT_MARK) :])
+    passed = verdict.get("ok") is True
+    assert passed, f"{script}: {verdict.get('error')}"
+    return verdict.get("result")
 
 
 def rst_titles(text: str) -> list[tuple[int, str]]:
@@ -42,12 +80,11 @@ def rst_titles(text: str) -> list[tuple[int, str]]:
     return titles
 
 
-def picker_headings(target: VerifyTarget, path: str) -> list[tuple[int, str]]:
+def picker_headings(
+    target: VerifyTarget, path: str, opened_by: str = HEADING_MAPPING
+) -> list[tuple[int, str]]:
     """The (line, heading) entries the heading picker lists for the file at path, opened the way a
-    person opens it: <leader>fh pressed in neovim showing that file."""
-    with target.scratch_dir("nvim_headings.lua", "nvim_harness.lua") as scratch:
-        result = start_nvim(target, path, "-c", f"luafile {scratch}/nvim_headings.lua")
-    assert result.rc == 0 and not result.stderr, f"nvim exited {result.rc}: {result.stderr}"
-    listed = [line for line in result.stdout.splitlines() if line.startswith(HEADINGS_MARK)]
-    assert listed, f"nvim printed no headings: {result.stdout[-2000:]}"
-    return sorted((line, heading) for line, heading in json.loads(listed[-1][len(HEADINGS_MARK) :]))
+    person opens it: opened_by pressed (the mapping, or the command typed) in neovim showing that file."""
+    with nvim_scratch(target, "nvim_headings.lua") as scratch:
+        listed = run_check(target, scratch, "nvim_headings.lua", path, expect={"open": opened_by})
+    return sorted((line, heading) for line, heading in listed)

@@ -1,5 +1,5 @@
-"""neovim: the version kdevbox chose, plugins at their refs, and a clean headless start as the
-developer that loads telescope, its heading extension and clangd."""
+"""neovim: the version kdevbox chose, plugins at their refs, a clean start as the developer, and
+each picker used as a person uses it (the heading picker by its mapping and by its command)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from kdevbox.facts import GitCheckout
 from kdevbox.layout import NVIM_INIT_MARKER, NVIM_LINK, PARSER_SOURCE_SUFFIX, Home
 from kdevbox.operations import inputs_digest
 from kdevbox.records import NeovimPlan
-from kdevbox.verify.nvim import picker_headings, rst_titles, start_nvim
+from kdevbox.verify.nvim import (
+    HEADING_COMMAND,
+    HEADING_MAPPING,
+    nvim_scratch,
+    picker_headings,
+    rst_titles,
+    run_check,
+)
 from kdevbox.verify.targets import DATA, VerifyTarget, applies_when
 
 # Off, kdevbox installs no neovim (and removes nothing it installed before).
@@ -34,12 +41,6 @@ def _plan(target: VerifyTarget) -> NeovimPlan:
         pinned = (setting and setting.ref) or DEFAULT_PLUGINS[name][1]
         assert pinned in (None, ref), f"{name} at {ref}, settings pin {pinned}"
     return plan
-
-
-def _start_nvim(target: VerifyTarget, *args: str) -> tuple[int, str]:
-    """nvim --headless as the developer; its exit status and everything it wrote to stderr."""
-    result = start_nvim(target, *args)
-    return result.rc, result.stderr
 
 
 def test_telescope_search_tools_on_path(kdevbox_target: VerifyTarget) -> None:
@@ -70,10 +71,15 @@ def test_plugins_checked_out_at_their_refs(kdevbox_target: VerifyTarget) -> None
         assert kdevbox_target.host.file(path).user == kdevbox_target.account.name
 
 
-def test_headless_start_loads_telescope_and_heading(kdevbox_target: VerifyTarget) -> None:
-    with kdevbox_target.scratch_dir("nvim_check.lua", "nvim_harness.lua") as scratch:
-        rc, stderr = _start_nvim(kdevbox_target, "-c", f"luafile {scratch}/nvim_check.lua")
-    assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"
+def test_pickers_open_list_and_close(kdevbox_target: VerifyTarget) -> None:
+    """In a project, as a person: each picker's mapping pressed lists what it must, <C-c> closes it
+    (and the leader is the one the settings name)."""
+    with nvim_scratch(kdevbox_target, "nvim_check.lua", "sample_project") as scratch:
+        project = posixpath.join(scratch, "sample_project")
+        expect = {"leader": kdevbox_target.config.neovim.leader}
+        run_check(
+            kdevbox_target, scratch, "nvim_check.lua", "--cmd", f"cd {project}", "main.c", expect=expect
+        )
 
 
 def test_rst_parser_built_from_its_grammar(kdevbox_target: VerifyTarget) -> None:
@@ -88,24 +94,30 @@ def test_rst_parser_built_from_its_grammar(kdevbox_target: VerifyTarget) -> None
     assert fresh, f"{parser.path} is stale: its {PARSER_SOURCE_SUFFIX} stamp is not {rst.url} at {rst.ref}"
 
 
-def test_heading_picker_lists_every_rst_section(kdevbox_target: VerifyTarget) -> None:
+def _headings_of_sections(target: VerifyTarget, opened_by: str) -> None:
     """A kernel-style document (two blank lines before each section): every title, not the first few."""
-    with kdevbox_target.scratch_dir("sections.rst") as scratch:
-        listed = picker_headings(kdevbox_target, posixpath.join(scratch, "sections.rst"))
-    assert listed == rst_titles((DATA / "sections.rst").read_text())
+    with target.scratch_dir("sections.rst") as scratch:
+        listed = picker_headings(target, posixpath.join(scratch, "sections.rst"), opened_by)
+    assert listed == rst_titles((DATA / "sections.rst").read_text()), f"{opened_by} in sections.rst"
+
+
+def test_heading_picker_lists_every_rst_section(kdevbox_target: VerifyTarget) -> None:
+    _headings_of_sections(kdevbox_target, HEADING_MAPPING)
+
+
+def test_heading_command_lists_every_rst_section(kdevbox_target: VerifyTarget) -> None:
+    """`:Telescope heading`, as telescope-heading's README teaches, reads rst as the mapping does."""
+    _headings_of_sections(kdevbox_target, HEADING_COMMAND)
 
 
 def test_clangd_attaches_to_c_files(kdevbox_target: VerifyTarget) -> None:
-    with kdevbox_target.scratch_dir("sample_project", "nvim_lsp_check.lua") as scratch:
+    with nvim_scratch(kdevbox_target, "sample_project", "nvim_lsp_check.lua") as scratch:
         project = posixpath.join(scratch, "sample_project")
         entry = {"directory": project, "file": "main.c", "arguments": ["cc", "-c", "-Ilib", "main.c"]}
         kdevbox_target.run_as_user(
             "printf %%s %s > %s", json.dumps([entry]), f"{project}/compile_commands.json"
         )
-        rc, stderr = _start_nvim(
-            kdevbox_target, f"{project}/main.c", "-c", f"luafile {scratch}/nvim_lsp_check.lua"
-        )
-    assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"
+        run_check(kdevbox_target, scratch, "nvim_lsp_check.lua", f"{project}/main.c")
 
 
 def test_user_init_loads_kdevbox_only_in_its_block(kdevbox_target: VerifyTarget) -> None:
@@ -132,10 +144,3 @@ def test_user_init_loads_kdevbox_only_in_its_block(kdevbox_target: VerifyTarget)
     loads = any("require('kdevbox')" in line for line in block)
     assert loads, f"kdevbox's block in {path} does not load require('kdevbox')"
     assert kdevbox_target.host.file(path).user == kdevbox_target.account.name
-
-
-def test_leader_key(kdevbox_target: VerifyTarget) -> None:
-    leader = json.dumps(kdevbox_target.config.neovim.leader)
-    check = f"lua if vim.g.mapleader ~= {leader} then io.stderr:write('mapleader is ' .. vim.g.mapleader) end"
-    rc, stderr = _start_nvim(kdevbox_target, "-c", check, "-c", "qall!")
-    assert (rc, stderr) == (0, ""), f"nvim exited {rc}: {stderr}"

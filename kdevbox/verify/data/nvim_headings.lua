@@ -1,34 +1,31 @@
--- kdevbox.verify: <leader>fh pressed in the file neovim shows opens the heading picker; the entries
--- it lists are printed as JSON [[line, heading], ...] after `kdevbox-headings `, then nvim quits.
--- A warning or an error on the way (no rst parser, say) fails the check.
+-- kdevbox.verify: the heading picker opened in the file neovim shows, as a person opens it: the keys
+-- in expect.json's `open` pressed (<leader>fh, or `:Telescope heading<CR>` typed). Its result is
+-- the entries listed, [[line, heading], ...], once all the headings it found are; <C-c> then
+-- closes it. A warning or an error on the way (no rst parser, say) fails the check.
 local harness = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_harness.lua')
-local problems = harness.problems
 
 harness.run(function()
-  local keys = vim.api.nvim_replace_termcodes('<leader>fh', true, false, true)
-  vim.api.nvim_feedkeys(keys, 'mx', false)
-  local prompt = vim.api.nvim_get_current_buf()
-  vim.wait(5000, function()
-    prompt = vim.api.nvim_get_current_buf()
-    return vim.bo[prompt].filetype == 'TelescopePrompt'
-  end)
-  assert(#problems == 0, '<leader>fh: ' .. table.concat(problems, '; '))
-  assert(vim.bo[prompt].filetype == 'TelescopePrompt', '<leader>fh opened no picker: ' .. vim.v.errmsg)
-  local picker = require('telescope.actions.state').get_current_picker(prompt)
-  -- The finder fills the picker from the event loop: wait until its count stops changing.
-  local count = -1
-  vim.wait(10000, function()
-    local now = picker.manager and picker.manager:num_results() or -1
-    local settled = now > 0 and now == count
-    count = now
-    return settled
-  end, 200)
-  assert(count > 0, 'the heading picker lists nothing')
+  local open = harness.expect.open
+  local window = vim.api.nvim_get_current_win()
+  harness.press(open)
+  harness.wait(function()
+    return vim.bo.filetype == 'TelescopePrompt' or #harness.problems > 0
+  end, open .. ' opened no picker')
+  assert(#harness.problems == 0, open .. ': ' .. table.concat(harness.problems, '; '))
+  local picker = require('telescope.actions.state').get_current_picker(vim.api.nvim_get_current_buf())
+  -- The finder (a table of every heading) fills the picker from the event loop: wait for all of it.
+  harness.wait(function()
+    return picker.manager and picker.manager:num_results() == #picker.finder.results
+  end, open .. ' did not list the headings it found')
+  assert(#picker.finder.results > 0, open .. ' lists nothing')
   local listed = {}
   for entry in picker.manager:iter() do
     local text = type(entry.display) == 'string' and entry.display or entry.ordinal
     table.insert(listed, { entry.lnum, text })
   end
-  assert(#problems == 0, '<leader>fh: ' .. table.concat(problems, '; '))
-  io.stdout:write('kdevbox-headings ' .. vim.fn.json_encode(listed) .. '\n')
+  harness.press(vim.api.nvim_get_mode().mode == 'i' and '<C-c>' or '<Esc>')
+  harness.wait(function()
+    return vim.api.nvim_get_current_win() == window and #harness.floats() == 0
+  end, open .. ': the picker did not close')
+  return listed
 end)

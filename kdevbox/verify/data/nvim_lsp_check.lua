@@ -1,5 +1,7 @@
 -- kdevbox.verify: opening a C file starts clangd through neovim's LSP client and it initializes.
+local harness = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/nvim_harness.lua')
 local get_clients = vim.lsp.get_clients or vim.lsp.get_active_clients
+
 local function ready()
   for _, client in ipairs(get_clients()) do
     local caps = client.server_capabilities or client.resolved_capabilities
@@ -9,8 +11,7 @@ local function ready()
   end
   return false
 end
-if not vim.wait(30000, ready, 100) then
-  io.stderr:write('clangd did not attach to ' .. vim.api.nvim_buf_get_name(0) .. '\n')
-  vim.cmd('cquit 1')
-end
-vim.cmd('qall!')
+
+harness.run(function()
+  harness.wait(ready, 'clangd did not attach to ' .. vim.api.nvim_buf_get_name(0))
+end)

@@ -1,11 +1,15 @@
--- Stand-in for telescope's actions: closing a picker.
+-- Stand-in for telescope's actions: closing a picker closes its windows together (their ids are
+-- gone after) and goes back to normal mode.
 return {
   close = function(prompt_bufnr)
-    require('telescope.actions.state')._pickers[prompt_bufnr] = nil
-    for _, win in ipairs(vim.api.nvim_list_wins()) do
-      if vim.api.nvim_win_get_config(win).relative ~= '' then
+    local state = require('telescope.actions.state')
+    local picker = state._pickers[prompt_bufnr]
+    state._pickers[prompt_bufnr] = nil
+    for _, win in ipairs(picker and picker.windows or {}) do
+      if vim.api.nvim_win_is_valid(win) then
         vim.api.nvim_win_close(win, true)
       end
     end
+    vim.cmd('stopinsert')
   end,
 }
