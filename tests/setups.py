@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +36,14 @@ LEAN = {**NO_GUEST, "patch_mail": {"enabled": False}, "tools": {"packages": []}}
 
 @dataclass(frozen=True)
 class EditorUpstreams:
-    """Local stand-ins for neovim's release downloads and the plugins' git repos."""
+    """neovim's release downloads and the plugins' git repos, served on 127.0.0.1: the stand-ins,
+    or (real) the upstreams' own repositories and a real neovim build."""
 
     repos: Path
     git_url: str
     release: ReleaseTarball
     release_url: str
+    real: bool = False
 
     @property
     def plugin_names(self) -> list[str]:
@@ -49,7 +55,8 @@ class EditorUpstreams:
         base = git_base or self.git_url
         plugins: dict[str, dict[str, str]] = {name: {"url": f"{base}/{name}.git"} for name in PLUGIN_FILES}
         # A commit upstream's branch heads is not in the stand-in: its commit after the last tag is.
-        for name in UPSTREAM_PINNED_HEADS:
+        # The real repositories have it: kdevbox's own pin holds.
+        for name in () if self.real else UPSTREAM_PINNED_HEADS:
             plugins[name]["ref"] = head_commit(self.repos, name)
         settings: dict[str, Any] = {
             "source": "release",
@@ -186,3 +193,50 @@ def verify(
         proc.stdout + proc.stderr,
         frozenset(case.get("name", "").split("[", 1)[0] for case in suite.iter("testcase")),
     )
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A terminal a person types in (tmux on its own socket, 150x40), for what they see on screen."""
+
+    socket: str
+
+    def tmux(self, *args: str) -> str:
+        return testhosts.run("tmux", "-L", self.socket, *args).stdout
+
+    def keys(self, *names: str) -> None:
+        """Keys by name, as tmux spells them (Space, Enter, Escape, C-c)."""
+        self.tmux("send-keys", "-t", "kdevbox", *names)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "kdevbox", "-l", text)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "kdevbox")
+
+    def wait_for(self, *texts: str, gone: bool = False, bound: float = 120) -> str:
+        """The screen once it shows every text (with gone: none of them). bound only ends a wait
+        that would never end; nothing here depends on how fast the machine is."""
+        deadline = time.monotonic() + bound
+        while True:
+            shown = self.screen()
+            if all((text in shown) != gone for text in texts):
+                return shown
+            assert time.monotonic() < deadline, f"waited for {texts} (gone={gone}), the screen:\n{shown}"
+            time.sleep(0.2)
+
+
+@contextmanager
+def terminal(root: Path, command: str, user: str = testhosts.DEV_USER) -> Iterator[Terminal]:
+    """command as user on a chroot test host, in a login shell in a terminal; its tmux server is
+    stopped by its PID afterwards."""
+    term = Terminal(f"kdevbox-test-{os.getpid()}-{testhosts.free_port()}")
+    term.tmux(
+        "new-session", "-d", "-s", "kdevbox", "-x", "150", "-y", "40",
+        shlex.join(["chroot", str(root), "su", "-l", user, "-c", command]),
+    )  # fmt: skip
+    server = int(term.tmux("display-message", "-p", "-t", "kdevbox", "#{pid}").strip())
+    try:
+        yield term
+    finally:
+        testhosts.stop_pid(server)

@@ -12,6 +12,7 @@ import pytest
 from tests import testhosts
 from tests.kernel_stand_in import kernel_git_repo
 from tests.neovim_stand_in import build_plugin_repos, build_release_tarball
+from tests.real_upstreams import SKIP_REASON, real_neovim_release, unpack_upstreams, upstreams_dir
 from tests.setups import EditorUpstreams
 
 
@@ -44,6 +45,18 @@ def editor_upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edito
     release = build_release_tarball(served)
     with testhosts.git_daemon(repos) as git_url, testhosts.http_server(served) as http_url:
         yield EditorUpstreams(repos, git_url, release, http_url)
+
+
+@pytest.fixture(scope="session")
+def real_editor_upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EditorUpstreams]:
+    """The plugins' and the grammar's real repositories and neovim 0.11.4's real build, on 127.0.0.1."""
+    if upstreams_dir() is None:
+        pytest.skip(SKIP_REASON)
+    repos = unpack_upstreams(tmp_path_factory.mktemp("real-upstreams"))
+    served = tmp_path_factory.mktemp("real-nvim-releases")
+    release = real_neovim_release(served)
+    with testhosts.git_daemon(repos) as git_url, testhosts.http_server(served) as http_url:
+        yield EditorUpstreams(repos, git_url, release, http_url, real=True)
 
 
 @pytest.fixture(scope="session")
