@@ -1,5 +1,7 @@
-"""The editor on a chroot host: a neovim release from a tarball, plugin refs that move, a user's
-own init.lua kept, and bad pins or checksums that stop before anything changes."""
+"""The editor on a chroot host, against stand-ins (they run on a clone without the real upstreams):
+a neovim release from a tarball, plugin refs that move, a user's own init.lua kept, a missing rst
+parser, and bad pins or checksums that stop before anything changes. The healthy box against the
+real upstreams: test_editor_real.py."""
 
 from __future__ import annotations
 
@@ -70,10 +72,11 @@ def test_release_neovim_plugins_and_user_init(
     assert lines[:2] == ["vim.opt.number = true", "-- my own settings"] and "require('kdevbox')" in lines
 
     # Without the rst parser the picker falls back to the plain parser, which loses the sections
-    # after a double blank line: verify says so, and the next run builds the parser again.
+    # after a double blank line: verify says so (the parser, the mapping and the command), and the
+    # next run builds the parser again.
     (chroot_root / parser.lstrip("/")).unlink()
     checked = verify(inventory)
-    assert checked.failed == 2 and "no rst parser" in checked.output, checked.output
+    assert checked.failed == 3 and "no rst parser" in checked.output, checked.output
     assert deploy(inventory)[name]["changed"] == [[f"neovim | rst parser {parser}"]]
     assert verify(inventory).returncode == 0
 
@@ -87,7 +90,8 @@ def test_release_neovim_plugins_and_user_init(
     record = f"neovim | what kdevbox chose for neovim: /home/{DEV_USER}/.local/share/kdevbox/neovim-plan.json"
     assert deploy(inventory)[name]["changed"] == [[f"neovim | {TELESCOPE} at 0.1.7"], [record]]
     assert _head(chroot_root, TELESCOPE) == tag_commit(editor_upstreams.repos, TELESCOPE, "0.1.7")
-    assert verify(inventory).returncode == 0
+    checked = verify(inventory)
+    assert checked.returncode == 0, checked.output
 
     watched = ("home", "opt", "usr/local")
     before = tree_digest(chroot_root, *watched)
