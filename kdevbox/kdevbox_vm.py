@@ -324,21 +324,24 @@ def decide_accel(
     cache_key: Callable[[], dict[str, str]],
 ) -> Verdict:
     """kvm or tcg for requested (auto, kvm, tcg). A probe's verdict is kept in cache_file for this
-    machine boot and QEMU version (cache_key), so it costs its seconds once; --accel kvm fails
-    with the reason instead of falling back."""
+    machine boot and QEMU version (cache_key), so it costs its seconds once, and so is the reason
+    last given: fresh only when it changed (said once). --accel kvm fails with the reason instead
+    of falling back."""
     if requested == "tcg":
-        return Verdict("tcg", "TCG asked for")
+        return Verdict("tcg", "TCG asked for", fresh=False)
+    key = cache_key()
+    cached = _load_json(cache_file)
+    if not isinstance(cached, dict) or cached.get("key") != key:
+        cached = {"key": key}
     reason = blocker()
     if reason is None:
-        key = cache_key()
-        cached = _load_json(cache_file)
-        if isinstance(cached, dict) and cached.get("key") == key and "reason" in cached:
-            reason, fresh = cached["reason"] or None, False
-        else:
-            reason, fresh = probe(), True
-            _store_json(cache_file, {"key": key, "reason": reason or ""})
-    else:
-        fresh = True
+        if not isinstance(cached.get("probe"), str):
+            cached["probe"] = probe() or ""
+        reason = cached["probe"] or None
+    fresh = cached.get("said") != (reason or "")
+    if fresh or "said" not in cached:
+        cached["said"] = reason or ""
+        _store_json(cache_file, cached)
     if reason is None:
         return Verdict("kvm", "", fresh)
     if requested == "kvm":
@@ -480,6 +483,7 @@ class Console:
     ready_seen: bool = False
     trouble: str | None = None  # "panic" or "oops"
     trouble_at: float = 0.0
+    trouble_lines: list[str] = field(default_factory=list)  # from the first panic or oops line on
 
     def reset(self) -> None:
         """An empty log of the developer's alone (QEMU appends to what is there)."""
@@ -504,6 +508,8 @@ class Console:
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.tail.append(line)
+            if self.trouble and len(self.trouble_lines) < CONSOLE_TAIL:
+                self.trouble_lines.append(line)
             if INIT_MARK in line:
                 self.init_seen = True
             if READY_MARKER in line:
@@ -511,6 +517,7 @@ class Console:
             kind = "panic" if PANIC.search(line) else "oops" if OOPS.search(line) else None
             if kind and (self.trouble is None or kind == "panic"):
                 self.trouble_at = self.trouble_at or time.monotonic()
+                self.trouble_lines = self.trouble_lines or [line]
                 self.trouble = kind
 
     def last_lines(self) -> str:
@@ -528,11 +535,12 @@ class Outcome:
 
 
 def trouble_outcome(console: Console) -> Outcome:
+    """The panic or oops from its first line on (not the tail: a stack trace would hide it)."""
     what = "panicked" if console.trouble == "panic" else "oopsed"
     return Outcome(
         EXIT_PANIC if console.trouble == "panic" else EXIT_OOPS,
         console.trouble or "panic",
-        f"the guest's kernel {what}; its console ({console.path}) ends:\n{console.last_lines()}",
+        f"the guest's kernel {what} (console: {console.path}):\n" + "\n".join(console.trouble_lines),
     )
 
 

@@ -206,6 +206,9 @@ def test_kvm_asked_for_fails_instead_of_falling_back(tmp_path: Path) -> None:
     assert vm.decide_accel("tcg", lambda: None, never, cache, dict).accel == "tcg" and never.calls == 0
     blocked = vm.decide_accel("auto", lambda: "not in group kvm", never, cache, dict)
     assert blocked == vm.Verdict("tcg", "not in group kvm", True) and never.calls == 0
+    # Said once: the next run reads the same reason back and says nothing.
+    again = vm.decide_accel("auto", lambda: "not in group kvm", never, cache, dict)
+    assert again == vm.Verdict("tcg", "not in group kvm", False)
 
 
 def test_no_device_is_a_reason(tmp_path: Path) -> None:
@@ -340,7 +343,7 @@ def test_exec_json_is_the_result_as_data(fake: vm.Settings, monkeypatch: pytest.
 @pytest.mark.parametrize(
     ("mode", "args", "status", "said"),
     [
-        ("panic", (), vm.EXIT_PANIC, "Kernel panic - not syncing: Attempted to kill init!"),
+        ("panic", (), vm.EXIT_PANIC, "panicked (console: "),
         ("oops", (), vm.EXIT_OOPS, "BUG: kernel NULL pointer dereference"),
         ("silent", ("--boot-timeout", "1"), vm.EXIT_STALLED, "the kernel printed no line"),
         ("hang", ("--timeout", "1"), vm.EXIT_TIMEOUT, "past --timeout 1 s"),
@@ -358,6 +361,8 @@ def test_a_run_that_goes_wrong_ends_and_says_why(
 ) -> None:
     got, _out, err = run_vm(fake, mode, "exec", *args, "--", "true", monkeypatch=monkeypatch)
     assert got == status and said in err, err
+    if mode == "panic":
+        assert "Kernel panic - not syncing: Attempted to kill init!" in err
     assert not Path(fake.pidfile).exists()
 
 
@@ -423,7 +428,12 @@ def test_console_marks_and_trouble(tmp_path: Path) -> None:
     console.feed(["[   12.5] general protection fault, probably for non-canonical address"])
     assert console.trouble == "oops"
     console.feed(["[   12.6] Kernel panic - not syncing: Fatal exception"])
+    console.feed([f"[   12.7]  frame {n}" for n in range(40)])
     assert console.trouble == "panic" and vm.trouble_outcome(console).status == vm.EXIT_PANIC
+    # Shown from the first sign of trouble on, not the tail a long stack trace would fill.
+    shown = vm.trouble_outcome(console).message.splitlines()
+    assert shown[1] == "[   12.5] general protection fault, probably for non-canonical address"
+    assert shown[2] == "[   12.6] Kernel panic - not syncing: Fatal exception"
     (tmp_path / "c").write_bytes(b"kdevbox-guest-ready\r\npartial")
     console = vm.Console(str(tmp_path / "c"))
     console.poll()
