@@ -125,18 +125,6 @@ def render_run_script(home: str) -> str:
     return render("guest/kdevbox-vm.j2", runner=GUEST_RUNNER, settings=Home(home).vm_settings)
 
 
-def _build_environment(path: str, apt_proxy: AptProxy) -> None:
-    """The proxy for the image build in a 0600 root file the script sources: never in the script
-    itself (shown by --diff, hashed into the image's inputs) nor on a command line."""
-    proxies = [
-        (var, str(url))
-        for var, url in (("http_proxy", apt_proxy.http), ("https_proxy", apt_proxy.https))
-        if url
-    ]
-    content = render("guest/build-env.sh.j2", proxies=proxies) if proxies else None
-    private_file("proxy for the image build", path, content, "root", "root")
-
-
 def _guest_key(mine: Home, as_user: dict[str, Any]) -> str:
     """The developer's own key if they have one, else a dedicated key pair made for guests."""
     for key in mine.own_keys:

@@ -24,6 +24,7 @@ from kdevbox.tasks.guest import BUILD_STAGES, render_build_script
 from tests import testhosts
 from tests.setups import (
     KERNEL,
+    LEAN,
     REPO,
     deploy,
     guest_kernel_settings,
@@ -332,6 +333,57 @@ for _ in range(150):
 def reach_command(address: str) -> str:
     program = base64.b64encode(REACH.encode()).decode()
     return f"'echo {program} | base64 -d | python3 - {address}'"
+
+
+def test_devbox_provisions_a_real_vm(
+    kernel_lab: Path, kernel_repo_url: str, guest_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """A real Debian VM as users reach theirs: kdevbox's own image (systemd, sshd, sudo, no git: a
+    minimal install) booted under QEMU, provisioned over SSH as the developer with `_sudo` (the
+    README's VM layout) with a build-only settings set (no editor: TCG is slow), verified, and
+    provisioned again with 0 changes."""
+    root, lab = kernel_lab, f"@chroot{kernel_lab}"
+    kernel = guest_kernel_settings(kernel_repo_url, selftests=SELFTESTS)
+    made = write_inventory(
+        tmp_path / "lab", [(lab, {"user": DEV_USER, "kernel": kernel, "guest": guest_settings})]
+    )
+    for deploy_file in (KERNEL, GUEST_IMAGE):  # no-ops after the test above
+        assert not deploy(made, deploy_file)[lab]["failed"]
+    vm = Vm(root, "kguest", guest_settings["ssh_port"])
+    try:
+        vm.boot()
+        assert vm("run", "command", "-v", "git").returncode != 0, "the image should have no git"
+        port = guest_settings["ssh_port"]
+        scanned = subprocess.run(
+            ["ssh-keyscan", "-t", "ed25519", "-p", str(port), "127.0.0.1"], capture_output=True, text=True
+        )
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(scanned.stdout)
+        login = {
+            "ssh_hostname": "127.0.0.1",
+            "ssh_port": port,
+            "ssh_user": DEV_USER,
+            "ssh_key": str(root / home(DEV_USER) / ".ssh/kdevbox_guest"),
+            "ssh_known_hosts_file": str(known_hosts),
+            "ssh_strict_host_key_checking": "yes",
+            "_sudo": True,
+        }
+        build_only = {
+            "git": {"name": "Ada Kernel", "email": "ada@example.org"},
+            "clangd": {"enabled": False},
+            "neovim": {"enabled": False},
+            **LEAN,
+        }
+        inventory = write_inventory(tmp_path / "vm", [("vm", login)], group_data=build_only)
+        first = deploy(inventory)["vm"]
+        assert not first["failed"]
+        assert ["git | git"] in first["changed"], first["changed"]
+        checked = verify(inventory)
+        assert checked.returncode == 0 and checked.failed == 0, checked.output
+        assert "test_git_settings" in checked.ran
+        assert deploy(inventory)["vm"]["changed"] == []
+    finally:
+        vm.stop()
 
 
 def test_bridged_guests_reach_each_other_inside_a_namespace(
