@@ -39,10 +39,10 @@ MACHINE_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
-def base_key() -> str:
-    """Cache key of the base rootfs: anything that changes its content changes the key."""
+def base_key(suite: str = SUITE) -> str:
+    """Cache key of the base rootfs of suite: anything that changes its content changes the key."""
     machine_cas = hashlib.sha256(MACHINE_CA_BUNDLE.read_bytes()).hexdigest()
-    text = "|".join((SUITE, MIRROR, ",".join(PACKAGES), DEV_USER, RECIPE_VERSION, machine_cas))
+    text = "|".join((suite, MIRROR, ",".join(PACKAGES), DEV_USER, RECIPE_VERSION, machine_cas))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -60,21 +60,63 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, capture_output=True)
 
 
-def base_rootfs() -> Path:
-    """The cached base rootfs, built once per key under a lock (parallel test runs wait)."""
+# A base in use stays: every process holds a shared lock on the base it was given (rootfs-...lock)
+# until it exits, and a stale base is removed only when its lock can be taken exclusively.
+_BASES_IN_USE: dict[Path, int] = {}
+
+
+def _hold(base: Path) -> Path:
+    """base, with this process's shared lock on it (held until the process ends)."""
+    if base not in _BASES_IN_USE:
+        fd = os.open(base.with_name(base.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _BASES_IN_USE[base] = fd
+    return base
+
+
+def _mounted_over(path: Path) -> bool:
+    """Whether a mount of this machine reads path (an overlay's lowerdir, say): used by a test of
+    code older than the locks above."""
+    return str(path) in Path("/proc/self/mountinfo").read_text()
+
+
+def _drop_stale_bases(suite: str, final: Path) -> None:
+    """Remove the bases of suite other than final that nothing uses (call under CACHE_DIR/.lock)."""
+    for stale in CACHE_DIR.glob(f"rootfs-{suite}-*"):
+        if stale == final or not re.fullmatch(rf"rootfs-{re.escape(suite)}-[0-9a-f]{{16}}", stale.name):
+            continue  # the current base, a lock file, a base being built, another suite's
+        lock = stale.with_name(stale.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a test runs on it
+            os.close(fd)
+            continue
+        try:
+            if not _mounted_over(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+                if not stale.exists():
+                    lock.unlink()
+        finally:
+            os.close(fd)
+
+
+def base_rootfs(suite: str = SUITE) -> Path:
+    """The cached base rootfs of a Debian suite (bookworm, trixie), built once per key under a lock
+    (parallel test runs wait); stale bases of the same suite that nothing uses are removed."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    final = CACHE_DIR / f"rootfs-{SUITE}-{base_key()}"
+    final = CACHE_DIR / f"rootfs-{suite}-{base_key(suite)}"
     with open(CACHE_DIR / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if final.is_dir():
-            return final
+            return _hold(final)
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         run(
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(PACKAGES)}",
-            SUITE,
+            suite,
             str(tmp),
             MIRROR,
         )
@@ -88,9 +130,8 @@ def base_rootfs() -> Path:
         (tmp / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
         run("chroot", str(tmp), "apt-get", "clean")
         tmp.rename(final)
-        for stale in CACHE_DIR.glob(f"rootfs-{SUITE}-*"):
-            if stale != final and not stale.name.endswith(".tmp"):
-                shutil.rmtree(stale, ignore_errors=True)
+        _hold(final)
+        _drop_stale_bases(suite, final)
         return final
 
 
@@ -112,14 +153,14 @@ def _overlay(lower: Path, scratch: Path, target: Path) -> Path:
 
 
 @contextmanager
-def throwaway_rootfs(workdir: Path, proc: bool = True) -> Iterator[Path]:
-    """A private, writable view of the base rootfs: an overlay whose writes land in workdir.
+def throwaway_rootfs(workdir: Path, proc: bool = True, suite: str = SUITE) -> Iterator[Path]:
+    """A private, writable view of the base rootfs of suite: an overlay whose writes land in workdir.
 
     ~10 ms instead of several seconds for a copy; the cached base is never written.
     """
     merged = workdir / "root"
     merged.mkdir(parents=True)
-    _overlay(base_rootfs(), workdir / "rootfs", merged)
+    _overlay(base_rootfs(suite), workdir / "rootfs", merged)
     # Test hosts share one apt download cache, copy-on-write: each has its own archives dir (and
     # lock, so hosts can run apt in parallel), the mirror is asked once per package.
     shared = CACHE_DIR / "apt-archives"

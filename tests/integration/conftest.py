@@ -28,14 +28,24 @@ def chroot_root(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> 
         yield root
 
 
+def _served_host(factory: pytest.TempPathFactory, suite: str) -> Iterator[testhosts.SshHost]:
+    with (
+        testhosts.throwaway_rootfs(factory.mktemp("host"), suite=suite) as root,
+        testhosts.ssh_host(root, factory.mktemp("ssh")) as host,
+    ):
+        yield host
+
+
 @pytest.fixture(scope="module")
 def ssh_host(tmp_path_factory: pytest.TempPathFactory, base_rootfs: Path) -> Iterator[testhosts.SshHost]:
     """A fresh Debian root served by its own sshd on 127.0.0.1."""
-    with (
-        testhosts.throwaway_rootfs(tmp_path_factory.mktemp("host")) as root,
-        testhosts.ssh_host(root, tmp_path_factory.mktemp("ssh")) as host,
-    ):
-        yield host
+    yield from _served_host(tmp_path_factory, testhosts.SUITE)
+
+
+@pytest.fixture(scope="module")
+def trixie_ssh_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testhosts.SshHost]:
+    """A fresh Debian 13 (trixie) root served by its own sshd on 127.0.0.1."""
+    yield from _served_host(tmp_path_factory, "trixie")
 
 
 @pytest.fixture(scope="session")
