@@ -105,7 +105,9 @@ def text_file(
         return
     template = QuoteString(posixpath.join(posixpath.dirname(path), ".kdevbox.XXXXXX"))
     yield StringCommand(
-        "umask 077 && tmp=$(mktemp",
+        "umask 077 && mkdir -p",
+        QuoteString(posixpath.dirname(path)),
+        "&& tmp=$(mktemp",
         template,
         ') && cat > "$tmp" && chown',
         QuoteString(f"{user}:{group}"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from pyinfra.operations import apt, files, pip
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import apt, files, pip, server
 
 from kdevbox.layout import LINK_DIR, VENV_ROOT
 from kdevbox.operations import pip_package, sha256_text, text_file
@@ -77,6 +78,35 @@ def private_file(
         present=content is not None,
         _stdin=content or "",
         **global_args,
+    )
+
+
+def kvm_member(target: Target) -> None:
+    """The developer in group kvm (made when missing), so QEMU may use /dev/kvm (root:kvm 0660).
+    Their home is left as it is (pyinfra's ensure_home would chown it on every run)."""
+    account = target.account
+    server.group(name="kvm group", group="kvm", system=True)
+    server.user(
+        name=f"{account.name} in the kvm group",
+        user=account.name,
+        groups=["kvm"],
+        append=True,
+        ensure_home=False,
+    )
+
+
+def system_file(name: str, path: str, content: str, mode: str) -> OperationMeta:
+    """A root-owned file outside any home, written from stdin into a temp file beside it and renamed:
+    pyinfra's files.put over SSH with sudo stages an upload under /tmp, at a name another account can
+    predict and race before root copies it into place."""
+    return text_file(
+        name=name,
+        path=path,
+        sha256=sha256_text(content),
+        mode=mode,
+        user="root",
+        group="root",
+        _stdin=content,
     )
 
 

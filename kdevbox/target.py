@@ -25,6 +25,10 @@ from pyinfra.api.state import State
 from kdevbox.config import HostConfig
 from kdevbox.facts import Account, DeveloperAccount
 from kdevbox.inventory import ConfigError, Problem, validate_inventory
+from kdevbox.shell import words
+
+# The PATH the developer's commands run with (kdevbox's links in /usr/local/bin included).
+USER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Root's side of every command: a root-owned cwd, no git config but the repository's own (root runs
 # git only on repositories it owns), no cwd or user site on Python's path.
@@ -54,10 +58,26 @@ class Target:
         The connection's effective user is root (directly or through `_sudo`) whenever it differs
         from the developer; su then needs no password, and sets HOME for git.
         """
-        own = {"_chdir": self.account.home, "_env": {}}  # not ROOT_SIDE's: their git config is theirs
-        if self.account.is_effective:
+        account = self.account
+        own = {
+            "_chdir": account.home,
+            "_env": {},  # not ROOT_SIDE's: their git config is theirs
+            # Nothing of the caller's environment (su keeps it; with @local that is the operator's,
+            # secrets included): the shell starts from the account's own few variables.
+            "_shell_executable": words(
+                "env",
+                "-i",
+                f"HOME={account.home}",
+                f"USER={account.name}",
+                f"LOGNAME={account.name}",
+                f"PATH={USER_PATH}",
+                "LANG=C.UTF-8",
+                "sh",
+            ),
+        }
+        if account.is_effective:
             return own
-        return {"_su_user": self.account.name, **own}
+        return {"_su_user": account.name, **own}
 
 
 def _resolve_account(host: Host, config: HostConfig) -> Account | Problem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
-from io import StringIO
+from pathlib import Path
 from typing import Any
 
 from pyinfra import host
@@ -34,7 +34,15 @@ from kdevbox.layout import (
 )
 from kdevbox.operations import inputs_digest, sha256_text
 from kdevbox.shell import sh, words
-from kdevbox.steps import apt_install, managed_block, pip_tool, private_file, user_file
+from kdevbox.steps import (
+    apt_install,
+    kvm_member,
+    managed_block,
+    pip_tool,
+    private_file,
+    system_file,
+    user_file,
+)
 from kdevbox.target import Target
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
 from kdevbox.templates import render
@@ -156,14 +164,7 @@ def _image(cfg: Guest, apt_proxy: AptProxy, target: Target, key: str) -> None:
     # into the image's inputs) nor on a command line.
     private_file("proxy for the image build", made.build_env, content, "root", "root")
     build_script = render_build_script(cfg, account.name, account.group, account.home, key)
-    files.put(
-        name=f"image build script {made.build_script}",
-        dest=made.build_script,
-        mode="700",
-        user="root",
-        group="root",
-        src=StringIO(build_script),
-    )
+    system_file(f"image build script {made.build_script}", made.build_script, build_script, "700")
     if host.get_fact(Stamp, path=made.inputs, **target.as_user) != sha256_text(build_script):
         log = made.build_log
         server.shell(
@@ -184,14 +185,8 @@ def _proxies(apt_proxy: AptProxy) -> list[tuple[str, str]]:
 def _run_script(cfg: Guest, kernel: Kernel, target: Target, key: str) -> None:
     """kdevbox-vm: the program root's (GUEST_RUNNER), its settings and launcher the developer's."""
     account, mine = target.account, Home(target.account.home)
-    files.put(
-        name=f"kdevbox-vm {GUEST_RUNNER}",
-        dest=GUEST_RUNNER,
-        mode="755",
-        user="root",
-        group="root",
-        src=kdevbox_vm.__file__,
-    )
+    runner = Path(kdevbox_vm.__file__).read_text()
+    system_file(f"kdevbox-vm {GUEST_RUNNER}", GUEST_RUNNER, runner, "755")
     files.file(name=f"no {SELFTEST_SUMMARY} (in kdevbox-vm now)", path=SELFTEST_SUMMARY, present=False)
     for directory in (posixpath.dirname(mine.run_script), posixpath.dirname(mine.vm_settings)):
         files.directory(name=directory, path=directory, present=True, **target.as_user)
@@ -210,10 +205,7 @@ def _kvm_group(target: Target) -> None:
     kdevbox-vm may use KVM; whether KVM then runs guests is kdevbox-vm's probe."""
     if target.account.name == "root" or not host.get_fact(WslHost).has_kvm:
         return
-    server.group(name="kvm group", group="kvm", system=True)
-    server.user(
-        name=f"{target.account.name} in the kvm group", user=target.account.name, groups=["kvm"], append=True
-    )
+    kvm_member(target)
 
 
 def _ssh_entry(cfg: Guest, target: Target, key: str) -> None:

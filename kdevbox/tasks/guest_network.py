@@ -18,8 +18,9 @@ from kdevbox.facts import Network, NetworkState, Route
 from kdevbox.inventory import ConfigError, refusal
 from kdevbox.layout import NETWORKD_DIR, networkd_files
 from kdevbox.operations import guest_tap, network_bridge
+from kdevbox.steps import system_file
 from kdevbox.target import Target
-from kdevbox.templates import rendered_file
+from kdevbox.templates import render
 
 
 def route_conflicts(cfg: Guest, network: Network) -> list[Route]:
@@ -65,13 +66,11 @@ def guest_network_setup(cfg: Guest, target: Target) -> None:
         bridge=cfg.bridge,
     )
     written = [
-        files.put(
-            name=f"{posixpath.join(NETWORKD_DIR, name)}",
-            src=rendered_file(template, cfg=cfg, user=target.account.name),
-            dest=posixpath.join(NETWORKD_DIR, name),
-            user="root",
-            group="root",
-            mode="644",
+        system_file(
+            posixpath.join(NETWORKD_DIR, name),
+            posixpath.join(NETWORKD_DIR, name),
+            render(template, cfg=cfg, user=target.account.name),
+            "644",
         )
         for template, name, _ in networkd_files(cfg)
     ]

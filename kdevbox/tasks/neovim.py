@@ -109,7 +109,8 @@ def check_pinned_refs(cfg: Neovim, plan: NeovimPlan, target: Target, fetching: D
         checkout = host.get_fact(GitCheckout, path=path, **as_user)  # theirs: root runs no git in it
         if checkout is not None and checkout.ref == ref:
             continue
-        offered = host.get_fact(GitRemoteRefs, url=url, env_file=fetching.root_env)
+        # Asked as the developer, as their checkout will fetch it (a file:// URL may be theirs).
+        offered = host.get_fact(GitRemoteRefs, url=url, env_file=fetching.user_env, **as_user)
         if offered and ref not in offered:
             near = difflib.get_close_matches(ref, offered, n=3, cutoff=0.6)
             hint = f"did you mean {' or '.join(near)}?" if near else f"it has {', '.join(offered[-8:])}"

@@ -16,9 +16,9 @@ from pyinfra.operations import files
 
 from kdevbox.config import Proxy
 from kdevbox.layout import PROXY_PROFILE, PROXY_ROOT_ENV, PROXY_SUDOERS, PROXY_USER_ENV, Home
-from kdevbox.steps import private_file
+from kdevbox.steps import private_file, system_file
 from kdevbox.target import Target
-from kdevbox.templates import render, rendered_file
+from kdevbox.templates import render
 
 
 @deploy("proxy")
@@ -38,22 +38,14 @@ def proxy_setup(cfg: Proxy, target: Target) -> None:
         private_file("proxy for downloads", path, content, user, group, **as_user)
 
     if cfg.system and cfg.enabled:
-        files.put(
-            name=f"{PROXY_PROFILE}: the proxy for login shells",
-            src=rendered_file("proxy/profile.sh.j2", root_env=PROXY_ROOT_ENV, user_env=PROXY_USER_ENV),
-            dest=PROXY_PROFILE,
-            user="root",
-            group="root",
-            mode="644",
+        system_file(
+            f"{PROXY_PROFILE}: the proxy for login shells",
+            PROXY_PROFILE,
+            render("proxy/profile.sh.j2", root_env=PROXY_ROOT_ENV, user_env=PROXY_USER_ENV),
+            "644",
         )
-        files.put(
-            name=f"{PROXY_SUDOERS}: sudo keeps the proxy",
-            src=rendered_file("proxy/sudoers.j2"),
-            dest=PROXY_SUDOERS,
-            user="root",
-            group="root",
-            mode="440",
-        )
+        sudoers = render("proxy/sudoers.j2")
+        system_file(f"{PROXY_SUDOERS}: sudo keeps the proxy", PROXY_SUDOERS, sudoers, "440")
     else:
         for path in (PROXY_PROFILE, PROXY_SUDOERS):
             files.file(name=f"no {path} (proxy.system is off)", path=path, present=False)

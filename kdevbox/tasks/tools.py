@@ -9,7 +9,7 @@ from pyinfra.operations import files, server
 from kdevbox.config import Tools
 from kdevbox.facts import KernelModuleState, PackageAvailability
 from kdevbox.layout import MSR_MODULES_LOAD
-from kdevbox.steps import apt_install
+from kdevbox.steps import apt_install, system_file
 from kdevbox.templates import TEMPLATES
 
 
@@ -39,13 +39,11 @@ def tools_setup(cfg: Tools) -> None:
     if msr is None:
         files.file(name=f"no {MSR_MODULES_LOAD}", path=MSR_MODULES_LOAD, present=False)
         return
-    files.put(
-        name=f"msr module loaded at boot ({MSR_MODULES_LOAD})",
-        src=str(TEMPLATES / "tools" / "kdevbox-msr.conf"),
-        dest=MSR_MODULES_LOAD,
-        user="root",
-        group="root",
-        mode="644",
+    system_file(
+        f"msr module loaded at boot ({MSR_MODULES_LOAD})",
+        MSR_MODULES_LOAD,
+        (TEMPLATES / "tools" / "kdevbox-msr.conf").read_text(),
+        "644",
     )
     if msr == "available":
         server.modprobe(name="msr module loaded", module="msr")

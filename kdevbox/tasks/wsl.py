@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import files, server
 
 from kdevbox.config import Wsl
 from kdevbox.facts import WslHost
 from kdevbox.ini import set_ini_values
 from kdevbox.layout import WSL_CONF
+from kdevbox.steps import kvm_member, system_file
 from kdevbox.target import Target
 
 NO_KVM = (
@@ -29,21 +27,13 @@ def wsl_setup(cfg: Wsl, target: Target) -> None:
         return
     current = host.get_fact(FileContents, path=WSL_CONF)
     text = "\n".join(current) + "\n" if current else ""
-    files.put(
-        name=f"{WSL_CONF}: kdevbox keys, the rest as it was",
-        src=StringIO(set_ini_values(text, cfg.wsl_conf(target.account.name))),
-        dest=WSL_CONF,
-        user="root",
-        group="root",
-        mode="644",
+    system_file(
+        f"{WSL_CONF}: kdevbox keys, the rest as it was",
+        WSL_CONF,
+        set_ini_values(text, cfg.wsl_conf(target.account.name)),
+        "644",
     )
     if cfg.kvm_group:
-        server.group(name="kvm group", group="kvm", system=True)
-        server.user(
-            name=f"{target.account.name} in the kvm group",
-            user=target.account.name,
-            groups=["kvm"],
-            append=True,
-        )
+        kvm_member(target)
     if not info.has_kvm:
         logger.warning(NO_KVM.format(host=host.name))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.setups import LEAN, pyinfra_cli, verify, write_inventory
+from tests.setups import LEAN, REPO, deploy, pyinfra_cli, verify, write_inventory
 from tests.testhosts import DEV_USER
 
 SECRET = "Hunter2Secret"
@@ -61,3 +61,12 @@ def test_password_from_the_environment_absent_from_pyinfras_debug_output(
     assert run.returncode == 0, output[-3000:]
     assert "KDEVBOX_TEST_PROXY_PASSWORD" in output, "pyinfra --debug logs the group data"
     assert SECRET not in output
+
+    # Nor does the developer get it: what they run starts from a clean environment, not the
+    # operator's (su keeps the caller's, and with @chroot or @local that is pyinfra's).
+    assert not deploy(inventory, REPO / "tests/deploys/developer_env.py")[name]["failed"]
+    recorded = chroot_root / "home" / DEV_USER / "developer.env"
+    assert recorded.stat().st_uid == 1000
+    seen = recorded.read_text()
+    assert f"HOME=/home/{DEV_USER}" in seen.splitlines()
+    assert SECRET not in seen and "KDEVBOX_TEST_PROXY_PASSWORD" not in seen
