@@ -271,12 +271,16 @@ DEFAULT_GITIGNORE: tuple[str, ...] = (
 )
 
 
+# A global gitignore's path, set here or found in the developer's git config: plain characters only.
+EXCLUDESFILE = r"^(~/|/)?[A-Za-z0-9._+@/-]+$"
+
+
 class Git(Model):
     """The developer's global git setup: identity, global gitignore, patch mailing."""
 
     name: GitValue | None = None
     email: EmailAddress | None = None
-    excludesfile: Annotated[str, StringConstraints(pattern=r"^(~/|/)?[A-Za-z0-9._+@/-]+$")] | None = Field(
+    excludesfile: Annotated[str, StringConstraints(pattern=EXCLUDESFILE)] | None = Field(
         default=None,
         description="global gitignore; default: the user's current core.excludesfile, else "
         "~/.config/git/ignore. kdevbox manages one marked block in it.",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import posixpath
+import re
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, git
 
-from kdevbox.config import Git
+from kdevbox.config import EXCLUDESFILE, Git
 from kdevbox.facts import GlobalGitConfig
+from kdevbox.inventory import refusal
 from kdevbox.layout import GITIGNORE_MARKER, excludesfile
 from kdevbox.steps import apt_install, managed_block
 from kdevbox.target import Target
@@ -20,6 +22,16 @@ from kdevbox.templates import render
 def git_setup(cfg: Git, target: Target) -> None:
     as_user = target.as_user
     current = host.get_fact(GlobalGitConfig, **as_user).get("core.excludesfile")
+    if cfg.excludesfile is None and current is not None and not re.fullmatch(EXCLUDESFILE, current):
+        # It would be pasted into operation names (the terminal) and git config's command line.
+        raise refusal(
+            host.name,
+            "git.excludesfile",
+            None,
+            f"{target.account.name}'s git config has core.excludesfile = {current!r}, not a plain path "
+            "kdevbox will write to: set git.excludesfile to the file to use",
+            headline="git settings do not fit",
+        )
     ignore_file = excludesfile(cfg.excludesfile, current, target.account.home)
 
     # A fresh minimal Debian (debootstrap, cloud and WSL images) has no git.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -87,3 +88,28 @@ def test_bad_settings_fail_clearly_and_touch_nothing(
     assert good_name + ":" not in output
     for root, digest in before.items():
         assert testhosts.tree_digest(root, "etc", "home") == digest, f"{root} changed"
+
+
+def test_hostile_dotfile_is_refused_escaped_before_any_change(chroot_root: Path, tmp_path: Path) -> None:
+    """A value from the developer's own git config that kdevbox would paste into its output (an
+    operation's name) and a command line: refused like a bad setting, shown escaped (no escape
+    sequence reaches the operator's terminal), nothing changed."""
+    gitconfig = chroot_root / "home" / DEV_USER / ".gitconfig"
+    gitconfig.write_text("[core]\n\texcludesfile = ~/ignore\x1b]0;pwned\x07\n")
+    os.chown(gitconfig, 1000, 1000)
+    name = f"@chroot{chroot_root}"
+    inventory = write_inventory(
+        tmp_path,
+        [(name, {"user": DEV_USER})],
+        group_data={"git": {"name": "Ada", "email": "ada@example.org"}},
+    )
+    before = testhosts.tree_digest(chroot_root, "etc", "home")
+
+    result = pyinfra_cli(inventory)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        f"{name}: git.excludesfile" in output and "core.excludesfile = '~/ignore\\x1b]0;pwned\\x07'" in output
+    )
+    assert "\x1b]0;pwned" not in output
+    assert testhosts.tree_digest(chroot_root, "etc", "home") == before
