@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,3 @@ def lua(value: str) -> str:
 def render(name: str, **context: Any) -> str:
     """A template rendered to text; tasks hand it to pyinfra operations."""
     return _environment().get_template(name).render(**context)
-
-
-def rendered_file(name: str, **context: Any) -> StringIO:
-    """A rendered template as a file object, for files.put (which shows it in --diff)."""
-    return StringIO(render(name, **context))
