@@ -38,10 +38,15 @@ from typing import IO, Any, NoReturn
 
 # --- the host <-> guest protocol -------------------------------------------------------------------
 # QEMU's -serial options in this order are the guest's ttyS0, ttyS1, ...: a one-shot boot's kernel
-# console, the command's stdout, its stderr, and its exit status (written once, as digits).
+# console, the command's stdout, its stderr, and its exit status (written once, as digits). ttyS1
+# goes both ways: the command's stdin comes in on it as base64 lines ended by STDIN_END (a serial
+# line has no end of file).
 SERIAL_ROLES = ("console", "stdout", "stderr", "status")
 TTY = {role: f"ttyS{index}" for index, role in enumerate(SERIAL_ROLES)}
 EXEC_PARAM = "kdevbox.exec"  # kernel parameter: base64 of the shell command line exec-init runs
+NET_PARAM = "kdevbox.net"  # kernel parameter: present, exec-init brings up the NIC on USER_NET
+USER_NET = {"address": "10.0.2.15/24", "gateway": "10.0.2.2", "dns": "10.0.2.3"}  # QEMU's user network
+STDIN_END = "kdevbox-stdin-end"  # the line after the command's stdin (no base64 line looks like it)
 READY_MARKER = "kdevbox-guest-ready"  # the whole guest's console line once sshd listens
 INIT_MARK = "kdevbox-exec: init at"  # exec-init's console line when it starts (+ uptime, " s")
 DONE_MARK = "kdevbox-exec: done at"  # ... and when the command has ended
@@ -394,12 +399,14 @@ def qemu_argv(
     *,
     one_shot: dict[str, str] | None = None,
     command: str = "",
+    net: bool = False,
     daemonize: bool = False,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """QEMU's argv for every mode: the whole guest (daemonized by `start`, or in the foreground for
     `exec --systemd`) with its NIC, or a one-shot boot straight into exec-init running command (the
-    encoded kdevbox.exec= value), its output on serial ports and no NIC."""
+    encoded kdevbox.exec= value), its stdio on serial ports (ttyS1 a pipe both ways, at
+    one_shot["stdout"] + .in/.out), and a NIC on QEMU's user network only with net."""
     append = list(BASE_APPEND)
     argv = [QEMU, "-accel", boot.accel, "-cpu", boot.cpu, "-m", settings.memory, "-smp", str(settings.cpus)]
     argv += ["-display", "none", "-nodefaults", "-no-user-config", "-no-reboot"]
@@ -409,8 +416,12 @@ def qemu_argv(
     argv += ["-serial", f"file:{settings.console}"]
     if one_shot is not None:
         append += [f"init={settings.exec_init}", f"{EXEC_PARAM}={command}"]
-        for role in SERIAL_ROLES[1:]:
+        argv += ["-chardev", f"pipe,id=stdio,path={_opt(one_shot['stdout'])}", "-serial", "chardev:stdio"]
+        for role in SERIAL_ROLES[2:]:
             argv += ["-serial", f"file:{one_shot[role]}"]
+        if net:
+            append.append(NET_PARAM)
+            argv += ["-netdev", "user,id=n0", "-device", f"virtio-net-pci,netdev=n0,mac={settings.mac}"]
     else:
         if settings.network == "bridge":
             netdev = f"tap,id=n0,ifname={_opt(settings.tap)},script=no,downscript=no"
@@ -587,16 +598,67 @@ def _fifo(path: str) -> tuple[int, int]:
     return reader, os.open(path, os.O_WRONLY | os.O_NONBLOCK)
 
 
-def _pump(fds: dict[int, Sink], wait: float) -> None:
-    """Copy what the FIFOs hold to their sinks, waiting at most wait seconds for something."""
-    if not fds:
+STDIN_CHUNK = 57 * 1024  # bytes read at once: whole 76-character base64 lines
+STDIN_AHEAD = 256 * 1024  # encoded bytes held for the guest before reading more
+
+
+def encode_stdin(data: bytes, last: bool) -> tuple[bytes, bytes]:
+    """The base64 lines for data and what is left for later (up to 2 bytes: base64 pads only at the
+    end, and the guest's `base64 -d` reads one stream); with last, everything and STDIN_END."""
+    whole = len(data) if last else len(data) - len(data) % 3
+    encoded = base64.encodebytes(data[:whole])
+    return (encoded + f"{STDIN_END}\n".encode() if last else encoded), data[whole:]
+
+
+class StdinFeed:
+    """The command's stdin, sent to the guest as it comes: read from source (None: nothing, as for
+    a terminal) and written, encoded, to port (ttyS1's input), never faster than the guest takes it."""
+
+    def __init__(self, source: int | None, port: int) -> None:
+        self.source, self.port = source, port
+        self.pending, self.rest = bytearray(), b""
+        if source is None:
+            self.pending += encode_stdin(b"", last=True)[0]
+
+    def readers(self) -> list[int]:
+        return [self.source] if self.source is not None and len(self.pending) < STDIN_AHEAD else []
+
+    def writers(self) -> list[int]:
+        return [self.port] if self.pending else []
+
+    def read(self) -> None:
+        assert self.source is not None
+        try:
+            data = os.read(self.source, STDIN_CHUNK)
+        except OSError:  # a stdin that cannot be read ends like an empty one
+            data = b""
+        encoded, self.rest = encode_stdin(self.rest + data, last=not data)
+        self.pending += encoded
+        if not data:
+            self.source = None
+
+    def write(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            del self.pending[: os.write(self.port, self.pending)]
+
+
+def _pump(fds: dict[int, Sink], wait: float, feed: StdinFeed | None = None) -> None:
+    """Copy what the FIFOs hold to their sinks and stdin to the guest, waiting at most wait seconds
+    for something."""
+    readers, writers = [*fds, *(feed.readers() if feed else [])], feed.writers() if feed else []
+    if not readers and not writers:
         time.sleep(wait)
         return
-    readable, _, _ = select.select(list(fds), [], [], wait)
+    readable, writable, _ = select.select(readers, writers, [], wait)
     for fd in readable:
+        if feed is not None and fd == feed.source:
+            feed.read()
+            continue
         with contextlib.suppress(BlockingIOError):
             while data := os.read(fd, 65536):
                 fds[fd].write(data)
+    if feed is not None and writable:
+        feed.write()
 
 
 def one_shot(
@@ -606,26 +668,34 @@ def one_shot(
     limits: Limits,
     out: Sink,
     err: Sink,
+    *,
+    stdin: int | None = None,
+    net: bool = False,
     extra: Sequence[str] = (),
 ) -> Outcome:
-    """Boot straight into exec-init, which runs command_line as the developer and powers off; its
-    output comes back on out and err, its exit status is the outcome's. The console is watched."""
+    """Boot straight into exec-init, which runs command_line as the developer and powers off; what
+    the stdin fd holds is its stdin (None: empty), its output comes back on out and err, its exit
+    status is the outcome's. The console is watched."""
     encoded = encode_command(command_line)
     console = Console(settings.console)
     with tempfile.TemporaryDirectory(prefix="kdevbox-vm-") as tmp, contextlib.ExitStack() as stack:
         ports = {role: os.path.join(tmp, role) for role in SERIAL_ROLES[1:]}
         fds: dict[int, Sink] = {}
-        for role, sink in (("stdout", out), ("stderr", err)):
-            reader, writer = _fifo(ports[role])
+        for path, sink in ((f"{ports['stdout']}.out", out), (ports["stderr"], err)):
+            reader, writer = _fifo(path)
             stack.callback(os.close, reader)
             stack.callback(os.close, writer)
             fds[reader] = sink
+        os.mkfifo(f"{ports['stdout']}.in", 0o600)
+        guest_input = os.open(f"{ports['stdout']}.in", os.O_RDWR | os.O_NONBLOCK)  # RDWR: never blocks
+        stack.callback(os.close, guest_input)
+        feed = StdinFeed(stdin, guest_input)
         console.reset()
-        argv = qemu_argv(settings, boot, one_shot=ports, command=encoded, extra=extra)
+        argv = qemu_argv(settings, boot, one_shot=ports, command=encoded, net=net, extra=extra)
         qemu_err = stack.enter_context(open(os.path.join(tmp, "qemu.err"), "w+b"))
         stack.callback(_remove, settings.pidfile)
         qemu_proc = stack.enter_context(child(argv, stderr=qemu_err))
-        outcome = _supervise(qemu_proc, console, limits, fds, "exec-init (the command's start)")
+        outcome = _supervise(qemu_proc, console, limits, fds, "exec-init (the command's start)", feed=feed)
         _pump(fds, 0)
         if outcome is None:
             status = "".join(c for c in _read(ports["status"]).decode(errors="replace") if c.isdigit())
@@ -659,6 +729,7 @@ def _supervise(
     fds: dict[int, Sink],
     waited_for: str,
     started: Callable[[Console], bool] = lambda console: console.init_seen,
+    feed: StdinFeed | None = None,
 ) -> Outcome | None:
     """Watch a foreground QEMU until it exits (None), or end it: a panic or oops (after
     TROUBLE_GRACE for the rest of its lines), no `started` sign
@@ -666,7 +737,7 @@ def _supervise(
     begun = time.monotonic()
     command_began: float | None = None
     while True:
-        _pump(fds, 0.1)
+        _pump(fds, 0.1, feed)
         console.poll()
         now = time.monotonic()
         if qemu_proc.poll() is not None:
@@ -748,7 +819,9 @@ def ssh_run(
         return Outcome(ssh.returncode, "exited")
 
 
-def whole_guest(settings: Settings, boot: Boot, remote: str, limits: Limits, out: Sink, err: Sink) -> Outcome:
+def whole_guest(
+    settings: Settings, boot: Boot, remote: str, limits: Limits, out: Sink, err: Sink, **popen: Any
+) -> Outcome:
     """exec --systemd with no guest running: the whole guest in the foreground (ours: it ends with
     kdevbox-vm), remote over SSH once sshd is up, then powered off."""
     console = Console(settings.console)
@@ -760,7 +833,7 @@ def whole_guest(settings: Settings, boot: Boot, remote: str, limits: Limits, out
         outcome = _await_ssh(settings, qemu_proc, console, limits.boot)
         if outcome is not None:
             return outcome
-        outcome = ssh_run(settings, remote, limits.command, out, err)
+        outcome = ssh_run(settings, remote, limits.command, out, err, **popen)
         _power_off(settings, qemu_proc)
         if console.trouble:
             return trouble_outcome(console)
@@ -950,28 +1023,38 @@ def _command(args: argparse.Namespace) -> list[str]:
     return command
 
 
+def stdin_source() -> int | None:
+    """Our stdin when it is to be the command's (a pipe or a file, as with ssh), None for a terminal:
+    a person at it would have to end it with Ctrl-D before every command."""
+    try:
+        return None if os.isatty(0) else 0
+    except OSError:
+        return None
+
+
 def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
     remote = shlex.join(args.command)
     out, err = (Sink(None), Sink(None)) if args.json else (Sink(sys.stdout.buffer), Sink(sys.stderr.buffer))
     begun = time.monotonic()
     boot: Boot | None = None
+    stdin = stdin_source()
+    over_ssh: dict[str, Any] = {"stdin": subprocess.DEVNULL if stdin is None else stdin}
     if running_pid(settings) is not None:
         if args.kernel:
             raise Failure(
                 f"{settings.name} already runs: --kernel is for a guest exec boots itself", EXIT_USAGE
             )
         mode = "running"
-        outcome = ssh_run(settings, remote, args.timeout, out, err)
+        outcome = ssh_run(settings, remote, args.timeout, out, err, **over_ssh)
     elif args.systemd:
         mode, boot = "systemd", _boot(settings, args)
         limits = Limits(args.boot_timeout or WHOLE_BOOT, args.timeout)
-        outcome = whole_guest(settings, boot, remote, limits, out, err)
+        outcome = whole_guest(settings, boot, remote, limits, out, err, **over_ssh)
     else:
         encode_command(remote)  # too long: said before the KVM probe
         mode, boot = "one-shot", _boot(settings, args)
-        outcome = one_shot(
-            settings, boot, remote, Limits(args.boot_timeout or ONE_SHOT_BOOT, args.timeout), out, err
-        )
+        limits = Limits(args.boot_timeout or ONE_SHOT_BOOT, args.timeout)
+        outcome = one_shot(settings, boot, remote, limits, out, err, stdin=stdin, net=args.net)
     if outcome.message:
         say(outcome.message)
     if args.json:
@@ -1150,11 +1233,18 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("seconds", nargs="?", type=_seconds, default=WHOLE_BOOT, help="at most (default 600)")
     run_exec = sub(
         "exec",
-        "one shot: boot straight into COMMAND (no systemd, no network), print its output, power off, "
-        "exit with its status; a running guest runs it over SSH",
+        "one shot: boot straight into COMMAND (no systemd; no network without --net), print its output, "
+        "power off, exit with its status; a running guest runs it over SSH. Its stdin is ours when that "
+        "is a pipe or a file (as with ssh), else empty",
     )
     boot_options(run_exec)
     time_options(run_exec)
+    run_exec.add_argument(
+        "--net",
+        action="store_true",
+        help="a NIC on QEMU's user network (NAT: the host is "
+        f"{USER_NET['gateway']}, its 127.0.0.1 included); the whole guest always has one",
+    )
     run_exec.add_argument("--systemd", action="store_true", help="boot the whole guest, run COMMAND over SSH")
     run_exec.add_argument("--json", action="store_true", help="print the result as JSON (output included)")
     run_exec.add_argument("command", nargs=argparse.REMAINDER, metavar="[--] COMMAND [ARG...]")

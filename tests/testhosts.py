@@ -267,15 +267,21 @@ def network_namespace() -> Iterator[str]:
 
 
 def run_as(
-    root: Path, command: str, timeout: float = 900, netns: str | None = None, user: str = DEV_USER
+    root: Path,
+    command: str,
+    timeout: float = 900,
+    netns: str | None = None,
+    user: str = DEV_USER,
+    stdin: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """A command as the developer (user) on a chroot test host, in a login shell (~/.local/bin on
-    PATH)."""
+    PATH), given stdin (a pipe, as in a script: the test run's own stdin is no part of it)."""
     return subprocess.run(
         in_netns(["chroot", str(root), "su", "-l", user, "-c", command], netns),
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=stdin,
     )
 
 

@@ -6,8 +6,10 @@ nothing."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import shlex
 import signal
 import stat
 import subprocess
@@ -64,8 +66,8 @@ class Vm:
         self.root, self.name, self.port, self.netns, self.user = root, name, port, netns, user
         self.script = f"/{home(user)}/.local/bin/kdevbox-vm"
 
-    def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return run_as(self.root, " ".join([self.script, *args]), timeout, self.netns, self.user)
+    def __call__(self, *args: str, timeout: float = 900, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return run_as(self.root, " ".join([self.script, *args]), timeout, self.netns, self.user, stdin)
 
     def boot(self, kernel: str = "") -> None:
         started = self("start", kernel)
@@ -189,6 +191,22 @@ def test_image_boot_and_edit_build_boot(
     late = vm("exec", "--timeout", "2", "--", "sleep", "600")
     assert late.returncode == kdevbox_vm.EXIT_TIMEOUT and "past --timeout 2 s" in late.stderr, late.stderr
     assert not pidfile.exists()
+
+    # A piped stdin reaches the command whole (more than any buffer on the way holds), and no NIC
+    # but lo without --net; with it, the host's 127.0.0.1 answers at QEMU's gateway, as with vng.
+    given = "".join(f"{n} it's\n" for n in range(20000))
+    piped = vm("exec", "--", "sh", "-c", "'ls /sys/class/net; sha256sum'", stdin=given)
+    digest = hashlib.sha256(given.encode()).hexdigest()
+    assert piped.returncode == 0 and piped.stdout == f"lo\n{digest}  -\n", piped.stdout + piped.stderr
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "hello.txt").write_text("hello from the host\n")
+    with testhosts.http_server(served) as url:
+        port = url.rsplit(":", 1)[1]
+        host = f"/dev/tcp/{kdevbox_vm.USER_NET['gateway']}/{port}"
+        get = f'exec 3<>{host}; printf "GET /hello.txt HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'
+        fetched = vm("exec", "--net", "--", "bash", "-c", shlex.quote(get))
+    assert fetched.returncode == 0 and fetched.stdout.endswith("\nhello from the host\n"), fetched
     vmlinuz = f"/{images(DEV_USER)}/kguest.vmlinuz"
     panic = vm("exec", "--kernel", vmlinuz, "--", "sudo", "sh", "-c", "'echo c > /proc/sysrq-trigger'")
     assert panic.returncode == kdevbox_vm.EXIT_PANIC, panic.stdout + panic.stderr

@@ -6,10 +6,12 @@ serial-port protocol) for each way a run ends, Ctrl-C and SIGKILL included."""
 from __future__ import annotations
 
 import ast
+import base64
 import dataclasses
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -77,15 +79,48 @@ def test_one_shot_argv_boots_into_exec_init_with_output_ports() -> None:
     assert options(argv, "-cpu") == ["max"] and options(argv, "-kernel") == ["/k/bzImage"]
     assert options(argv, "-serial") == [
         f"file:{settings.console}",
-        "file:/t/out",
+        "chardev:stdio",  # ttyS1: stdout, and stdin the other way
         "file:/t/err",
         "file:/t/status",
     ]
+    assert options(argv, "-chardev") == ["pipe,id=stdio,path=/t/out"]
     append = options(argv, "-append")[0].split()
     assert append[:5] == ["root=/dev/vda", "rw", "console=ttyS0", "panic=-1", "quiet"]
     assert append[5:] == [f"init={settings.exec_init}", "kdevbox.exec=ZWNobw=="]
     assert "-netdev" not in argv and "-daemonize" not in argv and "-initrd" not in argv
     assert options(argv, "-pidfile") == [settings.pidfile]
+    # --net: a NIC on QEMU's user network, no port forwarded, and exec-init told to bring it up.
+    argv = vm.qemu_argv(settings, vm.Boot("/k", None, "tcg"), one_shot=ports, command="eA==", net=True)
+    assert options(argv, "-netdev") == ["user,id=n0"]
+    assert options(argv, "-device")[0] == f"virtio-net-pci,netdev=n0,mac={settings.mac}"
+    assert options(argv, "-append")[0].split()[-1] == "kdevbox.net"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 57, 58 * 1024 + 1, 300 * 1024])
+def test_stdin_reaches_the_guest_whole_as_base64_lines(size: int, tmp_path: Path) -> None:
+    """Any bytes, any length: what exec-init's `sed '/^END$/q' | base64 -d` gets back is the input."""
+    data = os.urandom(size)
+    source = tmp_path / "stdin"
+    source.write_bytes(data)
+    port_r, port_w = os.pipe()
+    os.set_blocking(port_w, False)
+    sent = bytearray()
+    with open(source, "rb") as given:
+        feed = vm.StdinFeed(given.fileno(), port_w)
+        while feed.source is not None or feed.pending:
+            if feed.readers():
+                feed.read()
+            feed.write()
+            sent += os.read(port_r, 1 << 20) if select.select([port_r], [], [], 0)[0] else b""
+    # A terminal: nothing to read, the end at once.
+    assert vm.StdinFeed(None, port_w).pending == f"{vm.STDIN_END}\n".encode()
+    os.close(port_w)
+    sent += os.read(port_r, 1 << 20)
+    os.close(port_r)
+    lines = bytes(sent).split(b"\n")
+    end = lines.index(vm.STDIN_END.encode())
+    assert base64.b64decode(b"".join(lines[:end])) == data
+    assert all(len(line) <= 76 for line in lines[:end]) and lines[end + 1 :] == [b""]
 
 
 def test_whole_guest_argv_has_its_nic_and_the_debian_kernel_its_initrd() -> None:
@@ -161,7 +196,7 @@ def test_command_too_long_for_the_kernel_command_line() -> None:
 def test_protocol_is_what_the_image_is_built_with() -> None:
     """The ready line, the serial ports: the build script and exec-init take kdevbox-vm's values."""
     values = protocol()
-    assert all(re.fullmatch(r"[A-Za-z0-9.:= -]+", value) for value in values.values()), values
+    assert all(re.fullmatch(r"[A-Za-z0-9.:=/ -]+", value) for value in values.values()), values
     build = render_build_script(Guest(), "ada", "ada", HOME, f"{HOME}/.ssh/id_ed25519")
     assert f"echo {vm.READY_MARKER} > /dev/{vm.TTY['console']}" in build
     init = render("guest/exec-init.sh.j2", user="ada", proto=values)
@@ -227,7 +262,9 @@ if argv == ["--version"]:
 mode = os.environ["FAKE_QEMU"]
 with open(os.environ["FAKE_QEMU_PIDS"], "a") as pids:
     pids.write(f"{os.getpid()}\n")
-ports = [argv[i + 1].removeprefix("file:") for i, word in enumerate(argv) if word == "-serial"]
+stdio = next((argv[i + 1].split("path=", 1)[1] for i, w in enumerate(argv) if w == "-chardev"), "")
+serials = [argv[i + 1] for i, word in enumerate(argv) if word == "-serial"]
+ports = [s.removeprefix("file:") if s.startswith("file:") else f"{stdio}.out" for s in serials]
 append = argv[argv.index("-append") + 1].split()
 if "-pidfile" in argv:
     with open(argv[argv.index("-pidfile") + 1], "w") as pidfile:
@@ -256,6 +293,15 @@ if mode == "oops":
     console.write("[    1.300000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
     console.write("[    1.300001] Oops: 0002 [#1] PREEMPT SMP NOPTI\n")
     forever()
+if mode == "cat":  # the command is `cat`: stdin back on stdout, as exec-init's sed | base64 -d gives it
+    with open(f"{stdio}.in", "rb", buffering=0) as given, open(ports[1], "wb") as out:
+        for line in iter(given.readline, b""):
+            if line == b"kdevbox-stdin-end\n":
+                break
+            out.write(base64.b64decode(line))
+    with open(ports[3], "w") as status:
+        status.write("0\n")
+    sys.exit(0)
 command = next(w for w in append if w.startswith("kdevbox.exec=")).split("=", 1)[1]
 line = base64.b64decode(command).decode()
 with open(ports[1], "w") as out, open(ports[2], "w") as err:
@@ -302,9 +348,9 @@ def _alive(pid: int) -> bool:
 
 
 def run_vm(
-    settings: vm.Settings, mode: str, *args: str, monkeypatch: pytest.MonkeyPatch
+    settings: vm.Settings, mode: str, *args: str, monkeypatch: pytest.MonkeyPatch, stdin: str = ""
 ) -> tuple[int, str, str]:
-    """kdevbox-vm as a program with these settings; its status, stdout and stderr."""
+    """kdevbox-vm as a program with these settings and stdin; its status, stdout and stderr."""
     path = Path(settings.cache).parent / "settings.json"
     path.write_text(json.dumps(dataclasses.asdict(settings)))
     monkeypatch.setenv("FAKE_QEMU", mode)
@@ -313,8 +359,15 @@ def run_vm(
         capture_output=True,
         text=True,
         timeout=120,
+        input=stdin,
     )
     return ran.returncode, ran.stdout, ran.stderr
+
+
+def test_exec_forwards_a_piped_stdin(fake: vm.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    given = "".join(f"line {n}: it's \u00e9\n" for n in range(5000))  # more than a pipe holds
+    status, out, err = run_vm(fake, "cat", "exec", "--", "cat", monkeypatch=monkeypatch, stdin=given)
+    assert status == 0 and out == given, err
 
 
 def test_one_shot_output_apart_and_the_command_status(
