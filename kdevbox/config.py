@@ -625,6 +625,9 @@ FileName = Annotated[str, AfterValidator(_file_name)]
 IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,15}$")]
 
 
+DEBUG_FRAGMENT = "debug"  # templates/kernel/debug.config: DWARF, gdb's kernel helpers, no KASLR
+
+
 class Kernel(Model):
     """A kernel tree to fetch, configure from fragments, build out of tree, and maybe install."""
 
@@ -684,6 +687,11 @@ class Kernel(Model):
         description="tools/testing/selftests TARGETS built against this kernel; `kdevbox-vm selftest` "
         "runs them in the guest",
     )
+
+    @property
+    def debug(self) -> bool:
+        """A build to debug: gdb, its kernel helpers and `kdevbox-vm debug` are set up for it."""
+        return DEBUG_FRAGMENT in self.fragments
 
     @model_validator(mode="after")
     def _path_for_path_source(self) -> Kernel:

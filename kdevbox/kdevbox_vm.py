@@ -20,16 +20,22 @@ import base64
 import contextlib
 import dataclasses
 import grp
+import io
 import json
+import math
+import mmap
 import os
 import pwd
 import re
 import select
 import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -117,6 +123,8 @@ class Settings:
     console: str
     known_hosts: str
     kselftest_tap: str
+    qmp: str  # QEMU's monitor socket while the guest runs (kdevbox-vm dump)
+    dump: str  # where kdevbox-vm dump writes the guest's memory
     building: str  # present while root builds the image (holds the build's PID)
     build_log: str
     default_kernel: str  # the latest kdevbox build's bzImage, when there is one
@@ -157,6 +165,7 @@ class Boot:
     kernel: str
     initrd: str | None
     accel: str  # kvm or tcg
+    append: tuple[str, ...] = ()  # kernel parameters after BASE_APPEND (kdevbox-vm debug's nokaslr)
 
     @property
     def cpu(self) -> str:
@@ -407,7 +416,7 @@ def qemu_argv(
     `exec --systemd`) with its NIC, or a one-shot boot straight into exec-init running command (the
     encoded kdevbox.exec= value), its stdio on serial ports (ttyS1 a pipe both ways, at
     one_shot["stdout"] + .in/.out), and a NIC on QEMU's user network only with net."""
-    append = list(BASE_APPEND)
+    append = [*BASE_APPEND, *boot.append]
     argv = [QEMU, "-accel", boot.accel, "-cpu", boot.cpu, "-m", settings.memory, "-smp", str(settings.cpus)]
     argv += ["-display", "none", "-nodefaults", "-no-user-config", "-no-reboot"]
     argv += ["-pidfile", settings.pidfile, "-kernel", boot.kernel]
@@ -434,7 +443,9 @@ def qemu_argv(
     argv += ["-drive", f"file={_opt(settings.image)},if=virtio,format=qcow2"]
     if settings.share:
         argv += ["-virtfs", f"local,path={_opt(settings.share)},mount_tag=host,security_model=none"]
-    argv += ["-device", "virtio-rng-pci", *extra]
+    argv += ["-device", "virtio-rng-pci"]
+    # QMP for kdevbox-vm dump; vmcoreinfo hands the kernel's own (KASLR offset, release) to the dump.
+    argv += ["-qmp", f"unix:{_opt(settings.qmp)},server=on,wait=off", "-device", "vmcoreinfo", *extra]
     return argv
 
 
@@ -672,10 +683,11 @@ def one_shot(
     stdin: int | None = None,
     net: bool = False,
     extra: Sequence[str] = (),
+    on_trouble: Callable[[Console], None] | None = None,
 ) -> Outcome:
     """Boot straight into exec-init, which runs command_line as the developer and powers off; what
     the stdin fd holds is its stdin (None: empty), its output comes back on out and err, its exit
-    status is the outcome's. The console is watched."""
+    status is the outcome's. The console is watched (on_trouble: see _supervise)."""
     encoded = encode_command(command_line)
     console = Console(settings.console)
     with tempfile.TemporaryDirectory(prefix="kdevbox-vm-") as tmp, contextlib.ExitStack() as stack:
@@ -695,7 +707,15 @@ def one_shot(
         qemu_err = stack.enter_context(open(os.path.join(tmp, "qemu.err"), "w+b"))
         stack.callback(_remove, settings.pidfile)
         qemu_proc = stack.enter_context(child(argv, stderr=qemu_err))
-        outcome = _supervise(qemu_proc, console, limits, fds, "exec-init (the command's start)", feed=feed)
+        outcome = _supervise(
+            qemu_proc,
+            console,
+            limits,
+            fds,
+            "exec-init (the command's start)",
+            feed=feed,
+            on_trouble=on_trouble,
+        )
         _pump(fds, 0)
         if outcome is None:
             status = "".join(c for c in _read(ports["status"]).decode(errors="replace") if c.isdigit())
@@ -730,9 +750,10 @@ def _supervise(
     waited_for: str,
     started: Callable[[Console], bool] = lambda console: console.init_seen,
     feed: StdinFeed | None = None,
+    on_trouble: Callable[[Console], None] | None = None,
 ) -> Outcome | None:
     """Watch a foreground QEMU until it exits (None), or end it: a panic or oops (after
-    TROUBLE_GRACE for the rest of its lines), no `started` sign
+    TROUBLE_GRACE for the rest of its lines, and on_trouble: --dump-on-panic), no `started` sign
     within the boot bound, the command past --timeout."""
     begun = time.monotonic()
     command_began: float | None = None
@@ -744,6 +765,8 @@ def _supervise(
             console.poll()
             return trouble_outcome(console) if console.trouble else None
         if console.trouble and now - console.trouble_at >= TROUBLE_GRACE:
+            if on_trouble is not None:
+                on_trouble(console)
             stop_process(qemu_proc)
             console.poll()
             return trouble_outcome(console)
@@ -1000,6 +1023,8 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
         errors.seek(0)
         if started.returncode != 0:
             raise Failure(f"QEMU did not start: {errors.read().decode(errors='replace').strip()}", EXIT_QEMU)
+    with contextlib.suppress(OSError):  # QEMU made it with our umask; the image dir is 0700 too
+        os.chmod(settings.qmp, 0o600)
     print(
         f"kdevbox-vm: {settings.name} started ({boot.accel}, kernel {boot.kernel}), "
         f"console in {settings.console}"
@@ -1052,9 +1077,11 @@ def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
         outcome = whole_guest(settings, boot, remote, limits, out, err, **over_ssh)
     else:
         encode_command(remote)  # too long: said before the KVM probe
-        mode, boot = "one-shot", _boot(settings, args)
+        mode, (boot, keep) = "one-shot", keep_panics(settings, _boot(settings, args), args.dump_on_panic)
         limits = Limits(args.boot_timeout or ONE_SHOT_BOOT, args.timeout)
-        outcome = one_shot(settings, boot, remote, limits, out, err, stdin=stdin, net=args.net)
+        outcome = one_shot(
+            settings, boot, remote, limits, out, err, stdin=stdin, net=args.net, on_trouble=keep
+        )
     if outcome.message:
         say(outcome.message)
     if args.json:
@@ -1161,7 +1188,389 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+# --- debugging: gdb on QEMU's stub, the guest's memory over QMP -----------------------------------
+GDB = "gdb"
+DEBUG_APPEND = ("nokaslr",)  # the kernel where vmlinux says it is, whatever the build's KASLR
+PANIC_KEEP = ("panic=0",)  # --dump-on-panic: a panicked kernel stays (for its dump), not reboots
+GDB_CONNECT_SECONDS = 120  # gdb retries its connection while QEMU starts (a loaded machine)
+GDB_GRACE = 30.0  # seconds a batch gdb gets to end once the guest has
+QMP_SECONDS = 600.0  # a dump of a few GiB to a slow disk
+# A one-shot boot's command when none is given: the guest idles until gdb quits.
+IDLE_COMMAND = "while :; do sleep 3600; done"
+KERNEL_VERSION_FIELD = 0x20E  # the bzImage header's pointer (- 0x200) to its version string
+BZIMAGE_IN_BUILD = ("arch", "x86", "boot", "bzImage")
+DEBUG_FIX = "add debug to kernel.fragments and run kdevbox's deploys/kernel.py"
+DUMP_FORMATS = ("elf", "kdump-zlib")
+
+
+@dataclass(frozen=True)
+class DebugBuild:
+    """A kdevbox kernel build (its O= dir) with what gdb needs beside the bzImage it made."""
+
+    build: str
+
+    @property
+    def vmlinux(self) -> str:
+        return os.path.join(self.build, "vmlinux")
+
+    @property
+    def gdb_scripts(self) -> str:
+        return os.path.join(self.build, "vmlinux-gdb.py")
+
+    @property
+    def config(self) -> str:
+        return os.path.join(self.build, ".config")
+
+
+def bzimage_version(path: str) -> str:
+    """The version string a bzImage's boot header points to (release, builder, #build and date)."""
+    with open(path, "rb") as file:
+        file.seek(KERNEL_VERSION_FIELD)
+        pointer = int.from_bytes(file.read(2), "little")
+        file.seek(pointer + 0x200)
+        return file.read(256).split(b"\0", 1)[0].decode(errors="replace")
+
+
+def banner_matches(vmlinux: str, version: str) -> bool:
+    """Whether vmlinux's `Linux version` banner is the one of the bzImage whose version string this
+    is: same release, builder and build (#N, date); the compiler sits between them in the banner."""
+    head, _, build = version.partition(") ")
+    if not build:
+        return False
+    start = f"Linux version {head}) (".encode()
+    with open(vmlinux, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        at = data.find(start)
+        while at >= 0:
+            end = data.find(b"\n", at)
+            if end > at and data[at:end].endswith(build.encode()):
+                return True
+            at = data.find(start, at + 1)
+    return False
+
+
+def debug_build(kernel: str, given: bool, settings: Settings) -> DebugBuild:
+    """The build a kernel was made in, checked to be one gdb can debug it with: a kdevbox build dir
+    (bzImage at arch/x86/boot/), its vmlinux the same build, DWARF and the kernel's gdb helpers."""
+    option = f"--kernel {kernel}" if given else f"the kernel {kernel}"
+    status = EXIT_USAGE if given else EXIT_FAILED
+    real = os.path.realpath(kernel)
+    parts = real.split(os.sep)
+    if kernel == settings.vmlinuz or tuple(parts[-len(BZIMAGE_IN_BUILD) :]) != BZIMAGE_IN_BUILD:
+        fix = "give a kdevbox build's arch/x86/boot/bzImage" if given else DEBUG_FIX
+        raise Failure(f"{option} is no kernel build's bzImage (no vmlinux beside it): {fix}", status)
+    build = DebugBuild(os.sep.join(parts[: -len(BZIMAGE_IN_BUILD)]))
+    if not os.path.isfile(build.vmlinux):
+        raise Failure(f"no vmlinux in {build.build} (the build of {kernel}): {DEBUG_FIX}", status)
+    config = set(_read(build.config).decode(errors="replace").splitlines())
+    missing = [opt for opt in ("CONFIG_DEBUG_INFO=y", "CONFIG_GDB_SCRIPTS=y") if opt not in config]
+    if missing or not os.path.isfile(build.gdb_scripts):
+        what = f"no {' '.join(missing)} in its .config" if missing else f"no {build.gdb_scripts}"
+        raise Failure(f"{build.build} is no debug build ({what}): {DEBUG_FIX}", status)
+    version = bzimage_version(kernel)
+    if not banner_matches(build.vmlinux, version):
+        raise Failure(
+            f"{build.vmlinux} is not the build of {kernel} ({version}): run kdevbox's deploys/kernel.py "
+            "to build both again" + (", or give --kernel the bzImage of that build" if given else ""),
+            status,
+        )
+    return build
+
+
+def stub_port(port: int | None) -> int:
+    """The gdb stub's port on 127.0.0.1: the one given when it is free there, else a free one."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port or 0))
+        except OSError as error:
+            raise Failure(
+                f"--port {port}: 127.0.0.1:{port} is not free ({error.strerror}): give another port, "
+                "or no --port for a free one",
+                EXIT_USAGE,
+            ) from None
+        return int(probe.getsockname()[1])
+
+
+def stub_options(port: int, wait: bool) -> list[str]:
+    """QEMU's gdb stub, on 127.0.0.1 only; with wait, the CPUs halted until gdb says continue."""
+    return ["-gdb", f"tcp:127.0.0.1:{port}", *(["-S"] if wait else [])]
+
+
+def gdb_argv(
+    build: DebugBuild, port: int, commands: Sequence[str] = (), batch: str | None = None
+) -> list[str]:
+    """gdb on the build's vmlinux, its helpers loaded (the build dir on auto-load safe-path, as the
+    deploy puts it in your gdbinit), connected to the stub; then commands' files, or batch's and end."""
+    argv = [GDB, "-q", *(["-batch"] if batch else [])]
+    argv += ["-iex", f"add-auto-load-safe-path {build.build}"]
+    argv += [
+        "-ex",
+        f"set tcp connect-timeout {GDB_CONNECT_SECONDS}",
+        "-ex",
+        f"target remote 127.0.0.1:{port}",
+    ]
+    for script in [*commands, *([batch] if batch else [])]:
+        argv += ["-x", script]
+    return [*argv, build.vmlinux]
+
+
+def attach_line(build: DebugBuild, port: int) -> str:
+    """The one command that attaches gdb from another terminal or an editor (lx-symbols looks for
+    modules from gdb's working directory: the build's)."""
+    return f"cd {shlex.quote(build.build)} && {shlex.join(gdb_argv(build, port))}"
+
+
+def _readable(option: str, path: str) -> str:
+    if not os.access(path, os.R_OK) or not os.path.isfile(path):
+        raise Failure(f"{option} {path}: no such file you can read: give a file of gdb commands", EXIT_USAGE)
+    return path
+
+
+class GdbSession:
+    """gdb in the foreground of kdevbox-vm's terminal (Ctrl-C is gdb's: it stops the guest), killed
+    by its PID with kdevbox-vm. When it ends first, the guest's QEMU is stopped (by its pidfile)."""
+
+    def __init__(self, settings: Settings, argv: list[str], cwd: str, batch: bool) -> None:
+        self.settings, self.batch = settings, batch
+        self.ended_first = False
+        try:
+            self.process = subprocess.Popen(
+                argv, cwd=cwd, stdin=subprocess.DEVNULL if batch else None, preexec_fn=_die_with_parent
+            )
+        except OSError as error:
+            raise Failure(f"{argv[0]} does not run ({error.strerror}): {DEBUG_FIX}") from None
+        self.done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        self.process.wait()
+        if not self.done.is_set():
+            pid = running_pid(self.settings)
+            if pid is not None:
+                self.ended_first = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+    def finish(self) -> None:
+        """The guest is gone: a batch gdb ends by itself (its remote closed), a person quits theirs."""
+        self.done.set()
+        if self.process.poll() is None:
+            if self.batch:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(GDB_GRACE)
+            else:
+                say("the guest has stopped: quit gdb to end")
+                self.process.wait()
+
+    def stop(self) -> None:
+        self.done.set()
+        stop_process(self.process)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Ctrl-C while gdb runs is gdb's (it stops the guest), not a reason to end kdevbox-vm."""
+
+
+def cmd_debug(settings: Settings, args: argparse.Namespace) -> int:
+    command = shlex.join(args.command) if args.command else IDLE_COMMAND
+    encode_command(command)
+    commands = [_readable("-x", path) for path in args.gdb_commands]
+    batch = _readable("--gdb-batch", args.gdb_batch) if args.gdb_batch else None
+    check_image(settings)
+    kernel, _ = pick_kernel(settings, args.kernel)
+    build = debug_build(kernel, bool(args.kernel), settings)
+    attach = args.print or (batch is None and not os.isatty(0))
+    if not attach and shutil.which(GDB) is None:
+        raise Failure(f"no {GDB} on PATH: {DEBUG_FIX} (it installs gdb), or --print to attach your own")
+    port = stub_port(args.port)
+    boot, keep = keep_panics(settings, _boot(settings, args), args.dump_on_panic)
+    boot = dataclasses.replace(boot, append=boot.append + DEBUG_APPEND)
+    halted = "halted until gdb continues it" if not args.no_wait else "running"
+    say(f"gdb stub on 127.0.0.1:{port}, the guest {halted}; kernel {boot.kernel}, vmlinux {build.vmlinux}")
+    if attach:
+        print(attach_line(build, port), flush=True)
+    limits = Limits(args.boot_timeout or math.inf, args.timeout)
+    out, err = Sink(sys.stdout.buffer), Sink(sys.stderr.buffer)
+    extra = stub_options(port, not args.no_wait)
+    if attach:
+        outcome = one_shot(settings, boot, command, limits, out, err, extra=extra, on_trouble=keep)
+    else:
+        session = GdbSession(settings, gdb_argv(build, port, commands, batch), build.build, batch is not None)
+        previous = signal.signal(signal.SIGINT, _ignore)
+        try:
+            outcome = one_shot(settings, boot, command, limits, out, err, extra=extra, on_trouble=keep)
+            session.finish()
+        finally:
+            session.stop()
+            signal.signal(signal.SIGINT, previous)
+        if session.ended_first:
+            code = session.process.returncode
+            outcome = Outcome(code, "gdb-ended", "gdb ended before the command: the guest was stopped")
+    if outcome.message:
+        say(outcome.message)
+    return outcome.status
+
+
+# QMP, QEMU's monitor protocol: a JSON object a line each way; events come between the answers.
+def qmp_exchange(path: str, commands: Sequence[dict[str, Any]], bound: float = QMP_SECONDS) -> list[Any]:
+    """Each command's `return` through the QMP socket at path (after the greeting and
+    qmp_capabilities), or a Failure with QEMU's error."""
+    answers: list[Any] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(bound)
+        try:
+            sock.connect(path)
+        except OSError as error:
+            raise Failure(
+                f"QEMU's monitor {path} does not answer ({error.strerror}): restart the guest"
+            ) from None
+        with sock.makefile("rwb") as stream:
+            _qmp_read(stream, path)  # the greeting
+            for command in [{"execute": "qmp_capabilities"}, *commands]:
+                stream.write(json.dumps(command).encode() + b"\n")
+                stream.flush()
+                answer = _qmp_read(stream, path)
+                if "error" in answer:
+                    refusal = answer["error"]
+                    raise Failure(f"QEMU refused {command['execute']}: {refusal.get('desc', refusal)}")
+                answers.append(answer.get("return"))
+    return answers[1:]
+
+
+def _qmp_read(stream: io.BufferedRWPair, path: str) -> dict[str, Any]:
+    """The next message that is not an event."""
+    while True:
+        try:
+            line = stream.readline()
+        except TimeoutError:
+            raise Failure(f"QEMU's monitor {path} did not answer within {QMP_SECONDS:.0f} s") from None
+        if not line:
+            raise Failure(f"QEMU's monitor {path} closed: the guest stopped")
+        message = json.loads(line)
+        if isinstance(message, dict) and "event" not in message:
+            return message
+
+
+def dump_memory(settings: Settings, fmt: str = "elf") -> str:
+    """The running guest's memory into settings.dump (0600, replaced whole), over QMP."""
+    partial = os.path.join(os.path.dirname(settings.dump), f".{os.path.basename(settings.dump)}.part")
+    _remove(partial)
+    arguments: dict[str, Any] = {"paging": False, "protocol": f"file:{partial}"}
+    if fmt != "elf":
+        arguments["format"] = fmt
+    try:
+        qmp_exchange(settings.qmp, [{"execute": "dump-guest-memory", "arguments": arguments}])
+        os.chmod(partial, 0o600)
+        os.replace(partial, settings.dump)
+    finally:
+        _remove(partial)
+    return settings.dump
+
+
+def open_hint(settings: Settings, dump: str, pid: int) -> str:
+    """How to open a dump: crash (or drgn) with the vmlinux of the kernel the guest booted."""
+    argv = _read(f"/proc/{pid}/cmdline").split(b"\0")
+    kernel = argv[argv.index(b"-kernel") + 1].decode() if b"-kernel" in argv[:-1] else ""
+    try:
+        vmlinux = debug_build(kernel, False, settings).vmlinux
+    except Failure as failure:
+        return f"its kernel has no vmlinux to read it with ({failure})"
+    return f"open it with `crash {shlex.quote(vmlinux)} {shlex.quote(dump)}` (or drgn -s VMLINUX -c DUMP)"
+
+
+def cmd_dump(settings: Settings, args: argparse.Namespace) -> int:
+    pid = running_pid(settings)
+    if pid is None:
+        raise Failure(f"{settings.name} is not running: kdevbox-vm start (or debug) it, then dump it")
+    dump = dump_memory(settings, args.format)
+    size = os.stat(dump).st_size / 2**20
+    hint = open_hint(settings, dump, pid)
+    say(f"the memory of {settings.name} is in {dump} ({size:.0f} MiB, {args.format}): {hint}")
+    return 0
+
+
+def keep_panics(
+    settings: Settings, boot: Boot, dump_format: str | None
+) -> tuple[Boot, Callable[[Console], None] | None]:
+    """--dump-on-panic: the kernel told to stay after a panic (panic=0, not reboot) so that the
+    guest's memory is dumped (dump_format) once the console shows it, before QEMU is stopped."""
+    if dump_format is None:
+        return boot, None
+
+    def keep(console: Console) -> None:
+        if console.trouble != "panic":
+            return
+        try:
+            say(f"the panicked guest's memory is in {dump_memory(settings, dump_format)}")
+        except Failure as failure:
+            say(f"the guest panicked, and its dump failed: {failure}")
+
+    return dataclasses.replace(boot, append=boot.append + PANIC_KEEP), keep
+
+
+def dump_on_panic_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dump-on-panic",
+        action="store_const",
+        const="elf",
+        help="a panicking guest stays until its memory is dumped beside its image (as kdevbox-vm dump)",
+    )
+
+
 # --- the command line ------------------------------------------------------------------------------
+def debug_options(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """The debug and dump subcommands' options."""
+    debug = sub(
+        "debug",
+        "one shot under gdb: boot your kernel build (kernel.fragments: debug) with QEMU's gdb stub on "
+        "127.0.0.1, halted before the kernel runs, and gdb on its vmlinux with the kernel's helpers "
+        "(lx-dmesg, lx-ps, lx-symbols) connected; COMMAND runs in the guest (none: it idles until gdb "
+        "quits). Without a terminal (or with --print) it prints the gdb command to attach instead",
+    )
+    debug.add_argument(
+        "--kernel", metavar="BZIMAGE", help="a kdevbox build's bzImage (its vmlinux is beside)"
+    )
+    debug.add_argument(
+        "--accel", choices=("auto", "kvm", "tcg"), help="auto: KVM when it works (use hbreak under KVM)"
+    )
+    debug.add_argument(
+        "--port", type=int, metavar="PORT", help="the stub's port on 127.0.0.1 (default: a free one)"
+    )
+    debug.add_argument(
+        "--no-wait", action="store_true", help="let the kernel run at once, not halted for gdb"
+    )
+    debug.add_argument("--print", action="store_true", help="print the gdb command to attach; start no gdb")
+    debug.add_argument(
+        "-x",
+        dest="gdb_commands",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="gdb runs FILE once connected",
+    )
+    debug.add_argument(
+        "--gdb-batch", metavar="FILE", help="gdb runs FILE and ends (scripts, CI: no terminal needed)"
+    )
+    debug.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS", help="end the command after this (exit 124)"
+    )
+    debug.add_argument(
+        "--boot-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="until the command starts (default: no bound)",
+    )
+    dump_on_panic_option(debug)
+    debug.add_argument("command", nargs=argparse.REMAINDER, metavar="[--] COMMAND [ARG...]")
+    dump = sub(
+        "dump",
+        "write the running guest's memory (started, or under debug) beside its image, 0600, for crash "
+        "or drgn",
+    )
+    dump.add_argument(
+        "--format", choices=DUMP_FORMATS, default="elf", help="elf (default) or kdump-compressed"
+    )
+
+
 EXIT_HELP = f"""exit statuses: the command's own (exec), else
   {EXIT_FAILED}    nothing to boot (no image, one being built), no SSH, --accel kvm unusable, a test failed
   {EXIT_USAGE}    usage: an unknown option, a --kernel that is not a bzImage, a command too long
@@ -1246,6 +1655,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{USER_NET['gateway']}, its 127.0.0.1 included); the whole guest always has one",
     )
     run_exec.add_argument("--systemd", action="store_true", help="boot the whole guest, run COMMAND over SSH")
+    dump_on_panic_option(run_exec)
     run_exec.add_argument("--json", action="store_true", help="print the result as JSON (output included)")
     run_exec.add_argument("command", nargs=argparse.REMAINDER, metavar="[--] COMMAND [ARG...]")
     run = sub("run", "run a command in the running guest over SSH")
@@ -1264,6 +1674,7 @@ def build_parser() -> argparse.ArgumentParser:
     time_options(selftest)
     selftest.add_argument("--json", action="store_true", help="results per test and subtest as JSON")
     selftest.add_argument("targets", nargs="*", metavar="TARGET", help="only these selftest targets")
+    debug_options(sub)
     return parser
 
 
@@ -1279,6 +1690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, _interrupt)
     if args.subcommand in ("exec", "run"):
         args.command = _command(args)  # a usage error before anything else
+    elif args.subcommand == "debug":
+        args.command = args.command[1:] if args.command[:1] == ["--"] else args.command
     try:
         settings = Settings.load(args.settings)
         handlers: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
@@ -1290,6 +1703,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "stop": cmd_stop,
             "accel": cmd_accel,
             "selftest": cmd_selftest,
+            "debug": cmd_debug,
+            "dump": cmd_dump,
         }
         return handlers[args.subcommand](settings, args)
     except Failure as failure:

@@ -45,6 +45,7 @@ LINK_ALIAS = "kdevbox"  # ifalias of the bridges and taps kdevbox makes
 GITIGNORE_MARKER = "# {mark} kdevbox managed block, set git gitignore_extra in kdevbox settings to add"
 NVIM_INIT_MARKER = "{comment} {{mark}} kdevbox managed block, loads kdevbox neovim config"
 SSH_MARKER = "# {{mark}} kdevbox managed block, guest {name}"
+GDBINIT_MARKER = "# {{mark}} kdevbox managed block, kernel build {name}"
 
 
 def expand_home(path: str, home: str) -> str:
@@ -129,6 +130,16 @@ class Home:
         return tuple(self._in(key) for key in (".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa"))
 
     @property
+    def gdbinit(self) -> str:
+        """gdb's init file in the home when there is none yet (gdb reads only the first of this and
+        ~/.gdbinit that exists)."""
+        return self._in(".config/gdb/gdbinit")
+
+    @property
+    def old_gdbinit(self) -> str:
+        return self._in(".gdbinit")
+
+    @property
     def run_script(self) -> str:
         """The developer's kdevbox-vm: a launcher of GUEST_RUNNER with vm_settings."""
         return self._in(".local/bin/kdevbox-vm")
@@ -200,6 +211,16 @@ class KernelTree:
     @property
     def image(self) -> str:
         return self._in_build("arch/x86/boot/bzImage")
+
+    @property
+    def vmlinux(self) -> str:
+        """The kernel with its symbols and DWARF: what gdb, crash and drgn read."""
+        return self._in_build("vmlinux")
+
+    @property
+    def gdb_scripts(self) -> str:
+        """The link `make scripts_gdb` makes: gdb auto-loads it with vmlinux (lx-symbols, lx-dmesg...)."""
+        return self._in_build("vmlinux-gdb.py")
 
     @property
     def system_map(self) -> str:
@@ -292,6 +313,16 @@ class GuestFiles:
     @property
     def kselftest_tap(self) -> str:
         return self._named("kselftest.tap")
+
+    @property
+    def qmp(self) -> str:
+        """QEMU's monitor socket (QMP) while the guest runs: kdevbox-vm dump asks it for the memory."""
+        return self._named("qmp")
+
+    @property
+    def dump(self) -> str:
+        """The guest's memory as `kdevbox-vm dump` wrote it last (ELF, or kdump-compressed)."""
+        return self._named("dump")
 
     @property
     def building(self) -> str:

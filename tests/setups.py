@@ -74,13 +74,14 @@ InventoryHosts = list[tuple[str, dict[str, Any]]]
 
 
 def guest_kernel_settings(git_url: str, **changes: Any) -> dict[str, Any]:
-    """`kernel` settings for a small kernel that boots in kdevbox's guest: tinyconfig + guest."""
+    """`kernel` settings for a small kernel that boots in kdevbox's guest: tinyconfig + guest, and
+    debug (DWARF, gdb's helpers), so that one lab build serves the guest, gdb and dump tests."""
     return {
         "source": "git",
         "git_url": git_url,
         "tag": TAG,
         "base": "tinyconfig",
-        "fragments": ["guest"],
+        "fragments": ["guest", "debug"],
         "localversion": "-kdevbox-test",
         **changes,
     }

@@ -108,6 +108,8 @@ def vm_settings(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> k
         console=made.console,
         known_hosts=made.known_hosts,
         kselftest_tap=made.kselftest_tap,
+        qmp=made.qmp,
+        dump=made.dump,
         building=made.building,
         build_log=made.build_log,
         default_kernel=build.image,

@@ -17,10 +17,18 @@ from kdevbox.facts import CHANGED_SHOWN, KernelBuild, KernelBuildState, RunningC
 from kdevbox.inventory import ConfigError, refusal
 from kdevbox.kconfig import fragment_text, requested_options
 from kdevbox.kernel_org import KernelOrgError, proxies_for, resolve
-from kdevbox.layout import COMPILEDB, KernelTree, downloads, expand_home, kernel_build_dir
+from kdevbox.layout import (
+    COMPILEDB,
+    GDBINIT_MARKER,
+    Home,
+    KernelTree,
+    downloads,
+    expand_home,
+    kernel_build_dir,
+)
 from kdevbox.operations import git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
-from kdevbox.steps import apt_install, user_file
+from kdevbox.steps import apt_install, managed_block, user_file
 from kdevbox.target import Target
 from kdevbox.templates import render
 
@@ -42,6 +50,8 @@ BUILD_DEPENDENCIES = [
     "ca-certificates",
 ]
 TOOL_PACKAGES = {"gen": [], "bear": ["bear"], "compiledb": []}  # compiledb: clangd task's virtualenv
+# With the debug fragment: gdb for the running kernel (kdevbox-vm debug), crash for its memory dumps.
+DEBUG_PACKAGES = ["gdb", "crash"]
 
 
 def make(tree: KernelTree, *targets: str, silent: bool = True, jobs: bool = False) -> str:
@@ -130,8 +140,13 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             cfg.compile_commands,
             "compiledb is not installed: set clangd.compile_db to 'compiledb' and run deploys/devbox.py",
         )
-    apt_install("kernel build dependencies", BUILD_DEPENDENCIES + TOOL_PACKAGES[cfg.compile_commands])
+    apt_install(
+        "kernel build dependencies",
+        BUILD_DEPENDENCIES + TOOL_PACKAGES[cfg.compile_commands] + (DEBUG_PACKAGES if cfg.debug else []),
+    )
     _fetch(cfg, tree, target)
+    if cfg.debug:
+        _gdb_auto_load(cfg, tree, target)
 
     files.directory(name=f"build dir {tree.build}", path=tree.build, present=True, **as_user)
     user_file(f"Kconfig fragment for {cfg.name}", tree.fragment, fragment, "644", target)
@@ -183,6 +198,28 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
         )
     if cfg.install or cfg.wsl_kernel_path:
         _install(cfg, tree, state, rebuilt=steps.rebuilt, target=target)
+
+
+def _gdb_auto_load(cfg: Kernel, tree: KernelTree, target: Target) -> None:
+    """The build dir on gdb's auto-load safe-path, in a marked block of the developer's gdb init file
+    (written as them): gdb then loads vmlinux-gdb.py with the build's vmlinux, wherever it starts.
+    gdb reads only the first of ~/.config/gdb/gdbinit and ~/.gdbinit that exists: an existing
+    ~/.gdbinit gets the block rather than being hidden by a new file."""
+    mine, as_user = Home(target.account.home), target.as_user
+    init = mine.gdbinit
+    has_old = host.get_fact(File, path=mine.old_gdbinit, **as_user)
+    if has_old and not host.get_fact(File, path=init, **as_user):
+        init = mine.old_gdbinit
+    else:
+        directory = posixpath.dirname(init)
+        files.directory(name=directory, path=directory, present=True, **as_user)
+    managed_block(
+        f"gdb auto-loads the kernel's helpers from {tree.build} ({init})",
+        init,
+        render("kernel/gdbinit.j2", build=tree.build),
+        GDBINIT_MARKER.format(name=cfg.name),
+        **as_user,
+    )
 
 
 @dataclass(frozen=True)
@@ -290,13 +327,21 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool, reco
     cc = ["CC=ccache gcc"] if cfg.ccache else []
     recorder = record and cfg.compile_commands == "compiledb"
     build = make(tree, f"LOCALVERSION={cfg.localversion}", *cc, silent=not recorder, jobs=True)
+    # vmlinux-gdb.py and the helpers it loads, beside vmlinux (as the kernel's gdb docs say)
+    gdb = [make(tree, "scripts_gdb")] if cfg.debug else []
     built = tree.built_stamp
     # The build's output goes to its log (what compiledb reads, and where a person looks while it
     # runs); a failure shows the log's tail.
     log = tree.build_log
     logged = f"> {sh(log)} 2>&1 || {{ tail -n 40 {sh(log)} >&2; exit 1; }}"
     if not record:
-        return ["set -e", words("rm", "-f", built), f"{build} {logged}", f"echo {sh(stamp)} > {sh(built)}"]
+        return [
+            "set -e",
+            words("rm", "-f", built),
+            f"{build} {logged}",
+            *gdb,
+            f"echo {sh(stamp)} > {sh(built)}",
+        ]
     database = tree.compile_commands_new
     commands = ["set -e", words("rm", "-f", built, database)]
     if clean:  # a recorder only sees what is compiled while it runs: start from a clean build
@@ -319,6 +364,7 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool, reco
     commands += [
         words("python3", check, database, tree.source, tree.build),
         words("mv", "-f", database, tree.compile_commands),
+        *gdb,
         f"echo {sh(stamp)} > {sh(built)}",
     ]
     return commands

@@ -45,6 +45,20 @@ def test_every_requested_option_in_config(kdevbox_target: VerifyTarget) -> None:
     assert not missing, f".config lacks {missing}"
 
 
+def test_gdb_loads_the_kernel_helpers_with_vmlinux(kdevbox_target: VerifyTarget) -> None:
+    """With the debug fragment, the developer's gdb on the build's vmlinux has the kernel's helpers:
+    vmlinux-gdb.py is beside it and the build dir is on gdb's auto-load safe-path (their gdbinit)."""
+    if not kdevbox_target.config.kernel.debug:
+        pytest.skip("no debug in kernel.fragments")
+    build = _build(kdevbox_target)
+    helpers = kdevbox_target.run_as_user("test -r %s", build.gdb_scripts)
+    assert helpers.rc == 0, f"no {build.gdb_scripts} (make scripts_gdb)"
+    shown = kdevbox_target.run_as_user("gdb -q -batch -ex %s", "show auto-load safe-path")
+    assert build.build in shown.stdout, f"gdb's auto-load safe-path lacks {build.build}: {shown.stdout}"
+    loaded = kdevbox_target.run_as_user("gdb -q -batch -ex %s %s", "help lx-dmesg", build.vmlinux)
+    assert loaded.rc == 0 and "kernel log buffer" in loaded.stdout, loaded.stdout + loaded.stderr
+
+
 def test_compile_commands_complete(kdevbox_target: VerifyTarget) -> None:
     tree = _tree(kdevbox_target)
     database = tree.compile_commands
