@@ -1342,11 +1342,13 @@ class GdbSession:
         threading.Thread(target=self._watch, daemon=True).start()
 
     def _watch(self) -> None:
+        """Once gdb has ended, QEMU is stopped until the run sees it gone (it may not have written
+        its pidfile yet: a halted guest would wait for a gdb that is no more)."""
         self.process.wait()
-        if not self.done.is_set():
+        self.ended_first = not self.done.is_set()
+        while not self.done.wait(0.2):
             pid = running_pid(self.settings)
             if pid is not None:
-                self.ended_first = True
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
@@ -1402,7 +1404,7 @@ def cmd_debug(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             session.stop()
             signal.signal(signal.SIGINT, previous)
-        if session.ended_first:
+        if session.ended_first and outcome.outcome in ("lost", "qemu-failed"):  # stopped for gdb
             code = session.process.returncode
             outcome = Outcome(code, "gdb-ended", "gdb ended before the command: the guest was stopped")
     if outcome.message:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from kdevbox import kdevbox_vm as vm
+from tests.unit import test_kdevbox_vm as base
 from tests.unit.test_kdevbox_vm import deployed, options
 
 VERSION = "6.1.192-kdevbox-test (ada@box) #3 SMP PREEMPT_DYNAMIC Tue Dec  1 16:00:00 UTC 2026"
@@ -279,3 +282,57 @@ def test_dump_on_panic_keeps_the_panicked_guest_for_its_dump(tmp_path: Path) -> 
     assert Path(settings.dump).read_bytes() == b"\x7fELF core"
     parsed = vm.build_parser().parse_args(["--settings", "s", "exec", "--dump-on-panic", "--", "true"])
     assert parsed.dump_on_panic == "elf" and parsed.command == ["--", "true"]
+
+
+# --- whole runs against the stand-in QEMU, with a stand-in gdb -------------------------------------
+fake = base.fake  # the stand-in QEMU's guest settings (tests/unit/test_kdevbox_vm.py)
+FAKE_GDB = r'''#!PYTHON
+"""Stands in for gdb: notes how it was started, waits for the guest's QEMU (its pidfile), then ends
+at once (a person quitting) or after QEMU is gone (a batch script's last continue)."""
+import json, os, sys, time
+with open(os.environ["FAKE_GDB_LOG"], "w") as log:
+    json.dump({"argv": sys.argv[1:], "cwd": os.getcwd()}, log)
+pidfile = os.environ["FAKE_GDB_PIDFILE"]
+while not os.path.exists(pidfile):
+    time.sleep(0.05)
+if os.environ["FAKE_GDB"] == "after-qemu":
+    while os.path.exists(pidfile):
+        time.sleep(0.05)
+    sys.exit(1)  # "Remote connection closed"
+'''
+
+
+@pytest.mark.parametrize(
+    ("gdb", "qemu", "status", "said"),
+    [
+        ("quits", "silent", 0, "gdb ended before the command: the guest was stopped"),
+        ("after-qemu", "exits", 3, ""),  # the command's own status, not gdb's
+    ],
+)
+def test_debug_runs_gdb_beside_qemu_and_neither_outlives_the_other(
+    gdb: str,
+    qemu: str,
+    status: int,
+    said: str,
+    fake: vm.Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    build = build_dir(tmp_path)
+    settings = dataclasses.replace(fake, default_kernel=str(build / "arch/x86/boot/bzImage"))
+    stand_in = tmp_path / "bin" / "gdb"
+    stand_in.write_text(FAKE_GDB.replace("PYTHON", sys.executable))
+    stand_in.chmod(0o755)
+    script = tmp_path / "run.gdb"
+    script.write_text("continue\n")
+    monkeypatch.setenv("FAKE_GDB", gdb)
+    monkeypatch.setenv("FAKE_GDB_LOG", str(tmp_path / "gdb.json"))
+    monkeypatch.setenv("FAKE_GDB_PIDFILE", settings.pidfile)
+    code, _, err = base.run_vm(settings, qemu, "debug", "--gdb-batch", str(script), monkeypatch=monkeypatch)
+    assert code == status, err
+    assert (said in err) if said else "gdb ended" not in err, err
+    started = json.loads((tmp_path / "gdb.json").read_text())
+    assert started["cwd"] == str(build) and started["argv"][-1] == str(build / "vmlinux")
+    port = int(re.search(r"gdb stub on 127\.0\.0\.1:(\d+)", err)[1])  # type: ignore[index]
+    assert f"target remote 127.0.0.1:{port}" in started["argv"] and str(script) in started["argv"]
+    assert not Path(settings.pidfile).exists()  # QEMU's end; the fixture checks none outlived us
