@@ -29,6 +29,7 @@ VENV_ROOT = "/opt/kdevbox/venvs"
 SCRIPT_DIR = "/usr/local/lib/kdevbox"
 SELFTEST_SUMMARY = "/usr/local/lib/kdevbox/kselftest_summary.py"  # gone: kdevbox-vm summarizes itself
 GUEST_RUNNER = "/usr/local/lib/kdevbox/kdevbox_vm.py"  # kdevbox-vm, the program (kdevbox/kdevbox_vm.py)
+KERNEL_TOOL = "/usr/local/lib/kdevbox/kdevbox_kernel.py"  # kdevbox-kernel (kdevbox/kdevbox_kernel.py)
 KVM_DEVICE = "/dev/kvm"
 LOG_DIR = "/var/log/kdevbox"
 GUEST_BASE_CACHE = "/var/cache/kdevbox/guest-bases"
@@ -153,6 +154,21 @@ class Home:
     def vm_cache(self) -> str:
         """kdevbox-vm's cache (the KVM probe's verdict for this machine boot)."""
         return self._in(".cache/kdevbox")
+
+    @property
+    def kernel_script(self) -> str:
+        """The developer's kdevbox-kernel: a launcher of KERNEL_TOOL with kernel_settings."""
+        return self._in(".local/bin/kdevbox-kernel")
+
+    @property
+    def kernel_settings(self) -> str:
+        """The kernel tree, its build and make variables kdevbox-kernel reads (JSON, by the deploy)."""
+        return self._in(".config/kdevbox/kdevbox-kernel.json")
+
+    def kernel_work(self, name: str) -> str:
+        """kdevbox-kernel's own worktree, build dirs and logs for the build `name` (kept between runs:
+        its steps rebuild only what changed)."""
+        return self._in(f".cache/kdevbox/kernel/{name}")
 
 
 @dataclass(frozen=True)

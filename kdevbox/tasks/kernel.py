@@ -30,6 +30,7 @@ from kdevbox.operations import git_checkout, inputs_digest, install_tarball
 from kdevbox.shell import sh, words
 from kdevbox.steps import apt_install, managed_block, user_file
 from kdevbox.target import Target
+from kdevbox.tasks.kernel_tool import kernel_tool
 from kdevbox.templates import render
 
 BUILD_DEPENDENCIES = [
@@ -196,6 +197,7 @@ def kernel_build(cfg: Kernel, target: Target) -> None:
             commands=[words("rm", "-rf", tree.kselftests, tree.selftests_stamp)],
             **as_user,
         )
+    kernel_tool(cfg, tree, build_variables(cfg), target)
     if cfg.install or cfg.wsl_kernel_path:
         _install(cfg, tree, state, rebuilt=steps.rebuilt, target=target)
 
@@ -321,12 +323,17 @@ def _configure_commands(
     return commands
 
 
+def build_variables(cfg: Kernel) -> list[str]:
+    """The make variables of every build of cfg's tree: kdevbox's, and kdevbox-kernel's of each commit
+    (the same kernel release, the same ccache)."""
+    return [f"LOCALVERSION={cfg.localversion}", *(["CC=ccache gcc"] if cfg.ccache else [])]
+
+
 def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool, record: bool = True) -> list[str]:
     """make, then compile_commands.json (checked, then moved into the tree's root) unless record is
     False (the entries it has are the ones this build would record), then the stamp."""
-    cc = ["CC=ccache gcc"] if cfg.ccache else []
     recorder = record and cfg.compile_commands == "compiledb"
-    build = make(tree, f"LOCALVERSION={cfg.localversion}", *cc, silent=not recorder, jobs=True)
+    build = make(tree, *build_variables(cfg), silent=not recorder, jobs=True)
     # vmlinux-gdb.py and the helpers it loads, beside vmlinux (as the kernel's gdb docs say)
     gdb = [make(tree, "scripts_gdb")] if cfg.debug else []
     built = tree.built_stamp
