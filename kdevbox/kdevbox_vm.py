@@ -1519,8 +1519,12 @@ def dump_on_panic_option(command: argparse.ArgumentParser) -> None:
 
 
 # --- the command line ------------------------------------------------------------------------------
-def debug_options(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """The debug and dump subcommands' options."""
+def debug_options(
+    sub: Callable[[str, str], argparse.ArgumentParser],
+    boot_options: Callable[[argparse.ArgumentParser], None],
+    time_options: Callable[[argparse.ArgumentParser, str], None],
+) -> None:
+    """The debug and dump subcommands and their options (build_parser's helpers for the shared ones)."""
     debug = sub(
         "debug",
         "one shot under gdb: boot your kernel build (kernel.fragments: debug) with QEMU's gdb stub on "
@@ -1528,12 +1532,7 @@ def debug_options(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
         "(lx-dmesg, lx-ps, lx-symbols) connected; COMMAND runs in the guest (none: it idles until gdb "
         "quits). Without a terminal (or with --print) it prints the gdb command to attach instead",
     )
-    debug.add_argument(
-        "--kernel", metavar="BZIMAGE", help="a kdevbox build's bzImage (its vmlinux is beside)"
-    )
-    debug.add_argument(
-        "--accel", choices=("auto", "kvm", "tcg"), help="auto: KVM when it works (use hbreak under KVM)"
-    )
+    boot_options(debug)
     debug.add_argument(
         "--port", type=int, metavar="PORT", help="the stub's port on 127.0.0.1 (default: a free one)"
     )
@@ -1552,15 +1551,7 @@ def debug_options(sub: Callable[[str, str], argparse.ArgumentParser]) -> None:
     debug.add_argument(
         "--gdb-batch", metavar="FILE", help="gdb runs FILE and ends (scripts, CI: no terminal needed)"
     )
-    debug.add_argument(
-        "--timeout", type=_seconds, metavar="SECONDS", help="end the command after this (exit 124)"
-    )
-    debug.add_argument(
-        "--boot-timeout",
-        type=_seconds,
-        metavar="SECONDS",
-        help="until the command starts (default: no bound)",
-    )
+    time_options(debug, "none: gdb may hold the boot")
     dump_on_panic_option(debug)
     debug.add_argument("command", nargs=argparse.REMAINDER, metavar="[--] COMMAND [ARG...]")
     dump = sub(
@@ -1625,7 +1616,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--accel", choices=("auto", "kvm", "tcg"), help="auto: KVM when it works; kvm: fail without it"
         )
 
-    def time_options(command: argparse.ArgumentParser) -> None:
+    def time_options(
+        command: argparse.ArgumentParser, boot: str = f"{ONE_SHOT_BOOT:.0f}, --systemd {WHOLE_BOOT:.0f}"
+    ) -> None:
         command.add_argument(
             "--timeout", type=_seconds, metavar="SECONDS", help="end the command after this (exit 124)"
         )
@@ -1633,8 +1626,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--boot-timeout",
             type=_seconds,
             metavar="SECONDS",
-            help=f"until the command starts (default {ONE_SHOT_BOOT:.0f}, --systemd {WHOLE_BOOT:.0f}; "
-            "exit 122)",
+            help=f"until the command starts (default {boot}; exit 122)",
         )
 
     start = sub("start", "boot the whole guest in the background (systemd, network, SSH)")
@@ -1676,7 +1668,7 @@ def build_parser() -> argparse.ArgumentParser:
     time_options(selftest)
     selftest.add_argument("--json", action="store_true", help="results per test and subtest as JSON")
     selftest.add_argument("targets", nargs="*", metavar="TARGET", help="only these selftest targets")
-    debug_options(sub)
+    debug_options(sub, boot_options, time_options)
     return parser
 
 
