@@ -666,20 +666,15 @@ def cmd_series(settings: Settings, args: argparse.Namespace) -> int:
             results.append(check_commit(settings, args, build_dir, parent, commit, logs))
             parent = commit
     ok = all(r.ok for r in results)
+    shown = {"range": text, "base": base, "ok": ok, "w1": args.w1, "commits": [r.as_json() for r in results]}
+    report = json.dumps(shown, indent=2)
+    with open(posixpath.join(logs, "series.json"), "w", encoding="utf-8") as file:  # a table run's data too
+        file.write(report + "\n")
     if args.json:
-        shown = {
-            "range": text,
-            "base": base,
-            "ok": ok,
-            "w1": args.w1,
-            "commits": [r.as_json() for r in results],
-        }
-        print(json.dumps(shown, indent=2))
+        print(report)
     else:
         print(table(results, bool(args.command)))
-        print(
-            f"{sum(r.ok for r in results)} of {len(results)} commits pass; logs in {settings.logs('series')}"
-        )
+        print(f"{sum(r.ok for r in results)} of {len(results)} commits pass; logs and series.json in {logs}")
     return 0 if ok else EXIT_FAILED
 
 

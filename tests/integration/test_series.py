@@ -169,12 +169,17 @@ def test_series_check_and_bisect(series_lab: Lab) -> None:
     assert not (lab.root / WORK[1:]).exists()
     assert lab.developer_state() == before
 
-    # The series: each commit flagged for exactly what is wrong with it.
-    checked = lab.kernel("series", "--json", series, "--", *TEST)
+    # The series: each commit flagged for exactly what is wrong with it, in the table it prints and
+    # the same data in series.json beside its logs.
+    checked = lab.kernel("series", series, "--", *TEST)
     assert checked.returncode == 1, checked.stdout + checked.stderr
-    result = json.loads(checked.stdout)
+    print(checked.stdout + checked.stderr)  # the table and seconds per step, for the README
+    rows = checked.stdout.splitlines()
+    assert rows[0].split() == ["commit", "subject", "build", "warnings", "checkpatch", "command", "seconds"]
+    result = json.loads((lab.root / WORK[1:] / "logs/series/series.json").read_text())
     commits = result["commits"]
     assert [c["subject"] for c in commits] == [subject for subject, *_ in SERIES]
+    assert [row.split()[0] for row in rows[1:7]] == [c["commit"][:12] for c in commits]
     assert {c["subject"]: reasons(c) for c in commits if not c["ok"]} == {
         "exit: add a variable for later": {"warnings"},
         "uname: call a helper": {"build"},
@@ -192,15 +197,6 @@ def test_series_check_and_bisect(series_lab: Lab) -> None:
     assert broken["command"]["outcome"] == "exited" and broken["command"]["status"] == 1
     assert all(c["command"]["ok"] for c in commits if c["build"]["ok"] and c is not broken)
     assert lab.developer_state() == before
-    print(checked.stderr)  # seconds per step, for the README's figures
-    print(json.dumps([(c["subject"], c["build"]["seconds"], c["seconds"]) for c in commits]))
-
-    # The same as a table.
-    table = lab.kernel("series", series)
-    assert table.returncode == 1
-    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:7]}
-    assert len(rows) == 6
-    print(table.stdout)
 
     # Bisect: the commit that does not build is skipped, the breaking one named.
     bisected = lab.kernel("bisect", TAG, BRANCH, "--", *TEST)
@@ -211,5 +207,5 @@ def test_series_check_and_bisect(series_lab: Lab) -> None:
     skipped = lab.git("rev-parse", "--short=12", f"{BRANCH}~3").strip()
     assert [step[1] for step in steps if step[-2] == "skip"] == [skipped], bisected.stdout
     assert lab.run("git", "-C", WORK + "/src", "bisect", "log").returncode != 0  # ended, not left
-    print(bisected.stdout)
+    print(bisected.stdout + bisected.stderr)
     assert lab.developer_state() == before

@@ -386,7 +386,11 @@ def test_series_flags_each_commit_for_its_reason(repo: Repo) -> None:
     assert repo.state() == before
     assert (repo.tmp / "work/logs/series" / f"{commits[2][:12]}.log").read_text().count("undeclared") == 1
     table = repo.kernel("series", "base..main", "--", "true")
-    assert table.returncode == 1 and table.stdout.splitlines()[-1].startswith("2 of 6 commits pass; logs in")
+    assert table.returncode == 1 and table.stdout.splitlines()[-1].startswith("2 of 6 commits pass; logs and")
+    kept = json.loads((repo.tmp / "work/logs/series/series.json").read_text())  # a table run's data
+    assert [(c["commit"], c["ok"]) for c in kept["commits"]] == [
+        (c["commit"], c["ok"]) for c in result["commits"]
+    ]
     # No command: its column is not there; the default range is the branch since its upstream.
     repo.git("branch", "-q", "upstream", "base")
     repo.git("branch", "-q", "--set-upstream-to", "upstream")
