@@ -53,13 +53,14 @@ def boot_to_command(root: Path, kernel: str = "") -> tuple[float, str]:
 
 def bench_host(stack: ExitStack) -> tuple[Path, Path]:
     """A chroot test host for a guest named bench and the tinyconfig + guest kernel (the tests'
-    linux-source-6.1 stand-in): (its root, the inventory). Gone when stack closes."""
+    linux-source-6.1 stand-in; not the tests' debug build): (its root, the inventory). Gone when
+    stack closes."""
     work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-bench-")))
     repo = kernel_git_repo()
     url = stack.enter_context(testhosts.git_daemon(repo.parent, repo))
     root = stack.enter_context(testhosts.throwaway_rootfs(work / "host"))
     guest = {"name": "bench", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
-    kernel = guest_kernel_settings(f"{url}/{repo.name}")
+    kernel = guest_kernel_settings(f"{url}/{repo.name}", fragments=["guest"])  # what the figures are of
     inventory = write_inventory(
         work / "setup", [(f"@chroot{root}", {"user": USER, "guest": guest, "kernel": kernel})]
     )
