@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, NoReturn
 
@@ -45,10 +45,10 @@ STEP_BAD = 1
 STEP_SKIP = 125  # the commit does not build: git bisect tries one beside it
 STEP_ABORT = 128  # the step could not be judged (kdevbox-vm could not boot anything): stop the bisect
 
-# kdevbox-vm exec's own statuses (kdevbox/kdevbox_vm.py): when the guest, not the command, ended the
-# run. 125 (QEMU did not start) and 130 (interrupted) judge nothing about the commit.
-VM_OUTCOMES = {120: "panic", 121: "oops", 122: "boot stalled", 123: "guest lost", 124: "timeout"}
-VM_NO_VERDICT = {125: "QEMU did not start", 130: "interrupted"}
+# kdevbox-vm exec --json's outcome (kdevbox/kdevbox_vm.py) says what ended the run: "exited" is the
+# command's own status; the guest's end (panic, oops, boot-stalled, lost, timeout) fails the commit;
+# these judge nothing about it, nor does a kdevbox-vm that printed no result (no image, Ctrl-C).
+NO_VERDICT = ("qemu-failed", "kdevbox-vm failed")
 COMMAND_TIMEOUT = 300.0
 BOOT_IMAGE = "arch/x86/boot/bzImage"
 LOG_TAIL = 15  # lines of a failed build or command shown under the table
@@ -264,10 +264,8 @@ def command_run(status: int, shown: str, stderr: str, seconds: float) -> Command
     except ValueError:
         result = {}
     if isinstance(result, dict) and "outcome" in result:
-        outcome = str(result["outcome"])
-        outcome = "exited" if outcome == "exited" else VM_OUTCOMES.get(status, outcome)
-        return CommandRun(status, outcome, seconds, str(result.get("stdout", "")), stderr)
-    return CommandRun(status, VM_NO_VERDICT.get(status, "kdevbox-vm failed"), seconds, "", stderr)
+        return CommandRun(status, str(result["outcome"]), seconds, str(result.get("stdout", "")), stderr)
+    return CommandRun(status, NO_VERDICT[-1], seconds, "", stderr)
 
 
 def step_verdict(built: bool, runs: Sequence[CommandRun]) -> int:
@@ -278,7 +276,7 @@ def step_verdict(built: bool, runs: Sequence[CommandRun]) -> int:
         return STEP_SKIP
     if any(run.ok for run in runs):
         return STEP_GOOD
-    if any(run.status in VM_NO_VERDICT and run.outcome != "exited" for run in runs):
+    if any(run.outcome in NO_VERDICT for run in runs):
         return STEP_ABORT
     return STEP_BAD
 
@@ -698,7 +696,7 @@ def cmd_bisect_step(settings: Settings, args: argparse.Namespace) -> int:
         built, _, build_seconds = build(settings, build_dir, args.w1, log)
         for _ in range(args.tries if built else 0):
             runs.append(boot(settings, build_dir, args.command, args.timeout, log))
-            if runs[-1].ok or runs[-1].outcome in VM_NO_VERDICT.values():
+            if runs[-1].ok or runs[-1].outcome in NO_VERDICT:
                 break
     verdict = step_verdict(built, runs)
     named = {STEP_GOOD: "good", STEP_BAD: "bad", STEP_SKIP: "skip", STEP_ABORT: "abort"}[verdict]
@@ -812,20 +810,23 @@ EXIT_HELP = f"""exit statuses:
   {EXIT_INTERRUPTED}  interrupted: your tree, index and branch are as they were"""
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give more than 0 seconds")
-    return value
+def _number(kind: type[float] | type[int], least: float, most: float, unit: str) -> Callable[[str], float]:
+    """An argparse type: a number of unit from least to most, said back when it is not."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = least - 1
+        if not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number of {unit} from {least:g} to {most:g}")
+        return value
+
+    return parse
 
 
-def _tries(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 20:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of tries from 1 to 20")
-    return int(text)
+SECONDS = _number(float, 1, 24 * 3600, "seconds")
+TRIES = _number(int, 1, 20, "tries")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -851,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--timeout",
-            type=_seconds,
+            type=SECONDS,
             default=COMMAND_TIMEOUT,
             metavar="SECONDS",
             help=f"CMD's bound in the guest (default {COMMAND_TIMEOUT:.0f}; past it the commit fails)",
@@ -873,12 +874,12 @@ def build_parser() -> argparse.ArgumentParser:
         "first bad commit",
     )
     bisect.add_argument(
-        "--tries", type=_tries, default=1, help="runs of CMD before a commit is bad (flaky tests)"
+        "--tries", type=TRIES, default=1, help="runs of CMD before a commit is bad (flaky tests)"
     )
     bisect.add_argument("good", metavar="GOOD")
     bisect.add_argument("bad", metavar="BAD")
     step = sub("bisect-step", "one step of git bisect run (kdevbox-kernel bisect runs it)", hidden=True)
-    step.add_argument("--tries", type=_tries, default=1)
+    step.add_argument("--tries", type=TRIES, default=1)
     return parser
 
 

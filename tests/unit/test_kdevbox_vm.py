@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from kdevbox import kdevbox_kernel
 from kdevbox import kdevbox_vm as vm
 from kdevbox.config import Guest, Kernel
 from kdevbox.tasks.guest import protocol, render_build_script, render_run_script, vm_settings
@@ -42,9 +43,12 @@ def options(argv: list[str], flag: str) -> list[str]:
 
 
 # --- the program as shipped ------------------------------------------------------------------------
-def test_runner_is_standard_library_only() -> None:
+@pytest.mark.parametrize(
+    "program", [RUNNER, Path(kdevbox_kernel.__file__)], ids=["kdevbox-vm", "kdevbox-kernel"]
+)
+def test_runner_is_standard_library_only(program: Path) -> None:
     """It runs on the box, where kdevbox (and pydantic, jinja2...) is not installed."""
-    tree = ast.parse(RUNNER.read_text())
+    tree = ast.parse(program.read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     roots = {name.split(".")[0] for name in imported} - {"__future__"}
