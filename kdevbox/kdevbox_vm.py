@@ -1469,14 +1469,17 @@ def dump_memory(settings: Settings, fmt: str = "elf") -> str:
 
 
 def open_hint(settings: Settings, dump: str, pid: int) -> str:
-    """How to open a dump: crash (or drgn) with the vmlinux of the kernel the guest booted."""
+    """How to open a dump: crash (or drgn) with the vmlinux of the kernel QEMU (pid) booted. crash
+    reads SLAB and SLUB caches only: a SLOB kernel (tinyconfig's) needs it told not to."""
     argv = _read(f"/proc/{pid}/cmdline").split(b"\0")
     kernel = argv[argv.index(b"-kernel") + 1].decode() if b"-kernel" in argv[:-1] else ""
     try:
-        vmlinux = debug_build(kernel, False, settings).vmlinux
+        build = debug_build(kernel, False, settings)
     except Failure as failure:
         return f"its kernel has no vmlinux to read it with ({failure})"
-    return f"open it with `crash {shlex.quote(vmlinux)} {shlex.quote(dump)}` (or drgn -s VMLINUX -c DUMP)"
+    slob = "CONFIG_SLOB=y" in _read(build.config).decode(errors="replace").splitlines()
+    crash = shlex.join(["crash", *(["--no_kmem_cache"] if slob else []), build.vmlinux, dump])
+    return f"open it with `{crash}` (or drgn -s VMLINUX -c DUMP)"
 
 
 def cmd_dump(settings: Settings, args: argparse.Namespace) -> int:
@@ -1502,7 +1505,9 @@ def keep_panics(
         if console.trouble != "panic":
             return
         try:
-            say(f"the panicked guest's memory is in {dump_memory(settings, dump_format)}")
+            dump = dump_memory(settings, dump_format)
+            hint = open_hint(settings, dump, running_pid(settings) or 0)
+            say(f"the panicked guest's memory is in {dump}: {hint}")
         except Failure as failure:
             say(f"the guest panicked, and its dump failed: {failure}")
 

@@ -89,7 +89,9 @@ def text_file(
         text_file(path="/etc/kdevbox/proxy.env", sha256=sha256_text(text), mode="600",
                   user="root", group="root", _stdin=text)
     """
-    current = host.get_fact(File, path=path)
+    # The facts' commands read no stdin: without _stdin=None they would get the content too, and a
+    # file over a pipe's 64 KiB breaks their pipe (the command exits without reading it).
+    current = host.get_fact(File, path=path, _stdin=None)
     if not present:
         if current is None:
             host.noop(f"{path} is absent")
@@ -99,7 +101,7 @@ def text_file(
     if (
         current
         and (current["user"], current["group"], current["mode"]) == (user, group, int(mode))
-        and host.get_fact(Sha256File, path=path) == sha256
+        and host.get_fact(Sha256File, path=path, _stdin=None) == sha256
     ):
         host.noop(f"{path} is up to date")
         return
