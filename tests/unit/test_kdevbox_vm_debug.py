@@ -10,8 +10,10 @@ import os
 import re
 import socket
 import stat
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -336,3 +338,26 @@ def test_debug_runs_gdb_beside_qemu_and_neither_outlives_the_other(
     port = int(re.search(r"gdb stub on 127\.0\.0\.1:(\d+)", err)[1])  # type: ignore[index]
     assert f"target remote 127.0.0.1:{port}" in started["argv"] and str(script) in started["argv"]
     assert not Path(settings.pidfile).exists()  # QEMU's end; the fixture checks none outlived us
+
+
+def test_the_dump_hint_names_the_booted_builds_vmlinux(tmp_path: Path) -> None:
+    """crash with the vmlinux of the kernel QEMU was given, told to skip slab caches on SLOB."""
+    build = build_dir(tmp_path)
+    kernel = str(build / "arch/x86/boot/bzImage")
+    qemu = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-kernel", kernel])
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            b"-kernel" not in Path(f"/proc/{qemu.pid}/cmdline").read_bytes() and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)  # until the child has exec'd: its argv is there
+        hint = vm.open_hint(deployed(), "/g/g1.dump", qemu.pid)
+        assert hint.startswith(f"open it with `crash {build}/vmlinux /g/g1.dump`")
+        (build / ".config").write_text((build / ".config").read_text() + "CONFIG_SLOB=y\n")
+        assert f"`crash --no_kmem_cache {build}/vmlinux /g/g1.dump`" in vm.open_hint(
+            deployed(), "/g/g1.dump", qemu.pid
+        )
+    finally:
+        qemu.kill()
+        qemu.wait()
+    assert "has no vmlinux to read it with" in vm.open_hint(deployed(), "/g/g1.dump", qemu.pid)
