@@ -334,8 +334,9 @@ def _build_commands(cfg: Kernel, tree: KernelTree, stamp: str, clean: bool, reco
     False (the entries it has are the ones this build would record), then the stamp."""
     recorder = record and cfg.compile_commands == "compiledb"
     build = make(tree, *build_variables(cfg), silent=not recorder, jobs=True)
-    # vmlinux-gdb.py and the helpers it loads, beside vmlinux (as the kernel's gdb docs say)
-    gdb = [make(tree, "scripts_gdb")] if cfg.debug else []
+    # vmlinux-gdb.py and the helpers it loads, beside vmlinux (as the kernel's gdb docs say); with
+    # the build's variables, or its prepare step writes a kernel.release without LOCALVERSION.
+    gdb = [make(tree, *build_variables(cfg), "scripts_gdb")] if cfg.debug else []
     built = tree.built_stamp
     # The build's output goes to its log (what compiledb reads, and where a person looks while it
     # runs); a failure shows the log's tail.

@@ -271,7 +271,9 @@ def test_olddefconfig_starts_from_the_running_kernels_config(
     try:
         inventory = setup(base="olddefconfig")
         first = deploy(inventory, KERNEL)[name]
-        configure = f"kernel | configure kdevbox: olddefconfig from /boot/config-{release} + guest fragments"
+        configure = (
+            f"kernel | configure kdevbox: olddefconfig from /boot/config-{release} + guest, debug fragments"
+        )
         assert [configure] in first["changed"], first["changed"]
         assert _settings(config) == tiny
         assert deploy(inventory, KERNEL)[name]["changed"] == []
