@@ -370,13 +370,18 @@ def say(message: str) -> None:
     print(f"kdevbox-kernel: {message}", file=sys.stderr, flush=True)
 
 
+# What is parsed (gcc's, git's, checkpatch's words and quotes) is said in English and ASCII. Not LC_ALL
+# alone: the kernel's Makefile unexports it, and gcc would take LANG's UTF-8 quotes.
+C_LOCALE = {**{k: v for k, v in os.environ.items() if not k.startswith("LC_")}, "LANG": "C", "LC_ALL": "C"}
+
+
 def run(argv: Sequence[str], cwd: str | None = None, log: IO[str] | None = None) -> tuple[int, str]:
     """argv in its own session (Ctrl-C reaches this program, which stops it and its children: make's
     compilers too), its output and errors together; appended to log as it goes."""
     process = subprocess.Popen(
         argv,
         cwd=cwd,
-        env={**os.environ, "LC_ALL": "C"},  # what is parsed (gcc's, git's) is said in English
+        env=C_LOCALE,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
