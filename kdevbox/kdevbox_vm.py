@@ -623,11 +623,13 @@ def encode_stdin(data: bytes, last: bool) -> tuple[bytes, bytes]:
 
 class StdinFeed:
     """The command's stdin, sent to the guest as it comes: read from source (None: nothing, as for
-    a terminal) and written, encoded, to port (ttyS1's input), never faster than the guest takes it."""
+    a terminal) and written, encoded, to port (ttyS1's input), never faster than the guest takes it,
+    and only once exec-init has made the port raw (`open`; bytes before would be echoed or lost)."""
 
     def __init__(self, source: int | None, port: int) -> None:
         self.source, self.port = source, port
         self.pending, self.rest = bytearray(), b""
+        self.open = False
         if source is None:
             self.pending += encode_stdin(b"", last=True)[0]
 
@@ -635,7 +637,7 @@ class StdinFeed:
         return [self.source] if self.source is not None and len(self.pending) < STDIN_AHEAD else []
 
     def writers(self) -> list[int]:
-        return [self.port] if self.pending else []
+        return [self.port] if self.pending and self.open else []
 
     def read(self) -> None:
         assert self.source is not None
@@ -773,6 +775,8 @@ def _supervise(
         if command_began is None:
             if started(console):
                 command_began = now
+                if feed is not None:
+                    feed.open = True
             elif now - begun > limits.boot:
                 stop_process(qemu_proc)
                 return stalled_outcome(console, limits.boot, waited_for)

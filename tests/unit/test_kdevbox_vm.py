@@ -111,6 +111,8 @@ def test_stdin_reaches_the_guest_whole_as_base64_lines(size: int, tmp_path: Path
     sent = bytearray()
     with open(source, "rb") as given:
         feed = vm.StdinFeed(given.fileno(), port_w)
+        assert feed.writers() == []  # nothing goes to the guest before exec-init has its port raw
+        feed.open = True
         while feed.source is not None or feed.pending:
             if feed.readers():
                 feed.read()
