@@ -38,6 +38,15 @@ def test_image_built(kdevbox_target: VerifyTarget) -> None:
     assert image.is_file and image.size > 0, f"{image.path} was not built"
 
 
+def test_series_tool_on_this_build(kdevbox_target: VerifyTarget) -> None:
+    """kdevbox-kernel (series, bisect) runs for the developer, with this build's settings."""
+    mine = Home(kdevbox_target.account.home)
+    shown = kdevbox_target.run_as_user("%s series --help", mine.kernel_script)
+    assert shown.rc == 0 and "checkpatch.pl --strict" in shown.stdout, shown.stdout + shown.stderr
+    settings = json.loads(kdevbox_target.user_text(mine.kernel_settings) or "{}")
+    assert settings.get("build") == _build(kdevbox_target).build, f"{mine.kernel_settings}: {settings}"
+
+
 def test_every_requested_option_in_config(kdevbox_target: VerifyTarget) -> None:
     lines = set((kdevbox_target.user_text(_build(kdevbox_target).dot_config) or "").splitlines())
     requested = requested_options(fragment_text(kdevbox_target.config.kernel))

@@ -18,7 +18,7 @@ import pytest
 
 from tests.integration.test_guest import GUEST_IMAGE, SELFTESTS, guest_settings
 from tests.kernel_stand_in import TAG
-from tests.setups import KERNEL, deploy, guest_kernel_settings, write_inventory
+from tests.setups import KERNEL, deploy, guest_kernel_settings, verify, write_inventory
 from tests.testhosts import DEV_USER, run_as
 
 pytestmark = pytest.mark.slow
@@ -93,6 +93,8 @@ def series_lab(
     )
     for deploy_file in (KERNEL, GUEST_IMAGE):
         assert not deploy(inventory, deploy_file)[name]["failed"]
+    checked = verify(inventory, "kdevbox.verify.kernel_checks", ["-k", "series_tool"])
+    assert checked.returncode == 0 and checked.passed == 1, checked.output
     lab = Lab(kernel_lab)
     deployed = lab.git("rev-parse", "HEAD").strip()
     times = {path: os.stat(kernel_lab / SOURCE[1:] / path) for path in TOUCHED}
