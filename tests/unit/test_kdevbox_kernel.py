@@ -235,6 +235,7 @@ for arg; do
   case $arg in O=*) build=${arg#O=} ;; *.o) objs="$objs ${arg%.o}.c" ;; esac
 done
 src=$(echo "$*" | sed 's/.* -C \([^ ]*\) .*/\1/')
+echo "$*" >> "$build/make.args"
 [ -e "$src/HANG" ] && { echo $$ > "$build/make.pid"; sleep 600; }
 cd "$src"; files=${objs:-$(git ls-files '*.c')}
 for f in $files; do
@@ -388,6 +389,14 @@ def test_series_flags_each_commit_for_its_reason(repo: Repo) -> None:
     # No command: its column is not there; the default range is the branch since its upstream.
     repo.git("branch", "-q", "upstream", "base")
     repo.git("branch", "-q", "--set-upstream-to", "upstream")
+    # --w1: W=1 on make's command line, in a build dir of its own.
+    w1 = repo.kernel("series", "--w1", "main~1..main")
+    assert w1.returncode == 0, w1.stderr
+    assert all(
+        " W=1 " in f" {line} " for line in (repo.tmp / "work/build-W1/make.args").read_text().splitlines()
+    )
+    assert "W=1" not in (repo.tmp / "work/build/make.args").read_text()
+    assert " LOCALVERSION=-t CC=ccache gcc " in (repo.tmp / "work/build/make.args").read_text()
     plain = repo.kernel("series")
     assert plain.returncode == 1 and "command" not in plain.stdout.splitlines()[0], plain.stderr
     assert plain.stdout.splitlines()[-1].startswith("3 of 6 commits pass")
