@@ -124,6 +124,7 @@ class Settings:
     known_hosts: str
     kselftest_tap: str
     qmp: str  # QEMU's monitor socket while the guest runs (kdevbox-vm dump)
+    gdb: str  # QEMU's gdb stub socket while kdevbox-vm debug runs
     dump: str  # where kdevbox-vm dump writes the guest's memory
     building: str  # present while root builds the image (holds the build's PID)
     build_log: str
@@ -686,6 +687,7 @@ def one_shot(
     net: bool = False,
     extra: Sequence[str] = (),
     on_trouble: Callable[[Console], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> Outcome:
     """Boot straight into exec-init, which runs command_line as the developer and powers off; what
     the stdin fd holds is its stdin (None: empty), its output comes back on out and err, its exit
@@ -717,6 +719,7 @@ def one_shot(
             "exec-init (the command's start)",
             feed=feed,
             on_trouble=on_trouble,
+            on_tick=on_tick,
         )
         _pump(fds, 0)
         if outcome is None:
@@ -753,6 +756,7 @@ def _supervise(
     started: Callable[[Console], bool] = lambda console: console.init_seen,
     feed: StdinFeed | None = None,
     on_trouble: Callable[[Console], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> Outcome | None:
     """Watch a foreground QEMU until it exits (None), or end it: a panic or oops (after
     TROUBLE_GRACE for the rest of its lines, and on_trouble: --dump-on-panic), no `started` sign
@@ -762,6 +766,8 @@ def _supervise(
     while True:
         _pump(fds, 0.1, feed)
         console.poll()
+        if on_tick is not None:
+            on_tick()
         now = time.monotonic()
         if qemu_proc.poll() is not None:
             console.poll()
@@ -1196,7 +1202,6 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
 GDB = "gdb"
 DEBUG_APPEND = ("nokaslr",)  # the kernel where vmlinux says it is, whatever the build's KASLR
 PANIC_KEEP = ("panic=0",)  # --dump-on-panic: a panicked kernel stays (for its dump), not reboots
-GDB_CONNECT_SECONDS = 120  # gdb retries its connection while QEMU starts (a loaded machine)
 GDB_GRACE = 30.0  # seconds a batch gdb gets to end once the guest has
 QMP_SECONDS = 600.0  # a dump of a few GiB to a slow disk
 # A one-shot boot's command when none is given: the guest idles until gdb quits.
@@ -1280,47 +1285,50 @@ def debug_build(kernel: str, given: bool, settings: Settings) -> DebugBuild:
     return build
 
 
-def stub_port(port: int | None) -> int:
-    """The gdb stub's port on 127.0.0.1: the one given when it is free there, else a free one."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port or 0))
-        except OSError as error:
-            raise Failure(
-                f"--port {port}: 127.0.0.1:{port} is not free ({error.strerror}): give another port, "
-                "or no --port for a free one",
-                EXIT_USAGE,
-            ) from None
-        return int(probe.getsockname()[1])
-
-
-def stub_options(port: int, wait: bool) -> list[str]:
-    """QEMU's gdb stub, on 127.0.0.1 only; with wait, the CPUs halted until gdb says continue."""
-    return ["-gdb", f"tcp:127.0.0.1:{port}", *(["-S"] if wait else [])]
+def stub_options(path: str, wait: bool) -> list[str]:
+    """QEMU's gdb stub on a unix socket at path (the developer's alone: the image dir is 0700); with
+    wait, the CPUs halted until gdb says continue."""
+    chardev = f"socket,id=gdb0,path={_opt(path)},server=on,wait=off"
+    return ["-chardev", chardev, "-gdb", "chardev:gdb0", *(["-S"] if wait else [])]
 
 
 def gdb_argv(
-    build: DebugBuild, port: int, commands: Sequence[str] = (), batch: str | None = None
+    build: DebugBuild, stub: str, commands: Sequence[str] = (), batch: str | None = None
 ) -> list[str]:
     """gdb on the build's vmlinux, its helpers loaded (the build dir on auto-load safe-path, as the
-    deploy puts it in your gdbinit), connected to the stub; then commands' files, or batch's and end."""
+    deploy puts it in your gdbinit), connected to the stub's socket; then commands' files, or batch's
+    and end."""
     argv = [GDB, "-q", *(["-batch"] if batch else [])]
     argv += ["-iex", f"add-auto-load-safe-path {build.build}"]
-    argv += [
-        "-ex",
-        f"set tcp connect-timeout {GDB_CONNECT_SECONDS}",
-        "-ex",
-        f"target remote 127.0.0.1:{port}",
-    ]
+    argv += ["-ex", f"target remote {stub}"]
     for script in [*commands, *([batch] if batch else [])]:
         argv += ["-x", script]
     return [*argv, build.vmlinux]
 
 
-def attach_line(build: DebugBuild, port: int) -> str:
+def attach_line(build: DebugBuild, stub: str) -> str:
     """The one command that attaches gdb from another terminal or an editor (lx-symbols looks for
     modules from gdb's working directory: the build's)."""
-    return f"cd {shlex.quote(build.build)} && {shlex.join(gdb_argv(build, port))}"
+    return f"cd {shlex.quote(build.build)} && {shlex.join(gdb_argv(build, stub))}"
+
+
+class Debugger:
+    """gdb, or the line to attach one, once QEMU's stub socket exists (gdb does not wait for a unix
+    socket to appear, as it retried a TCP port): started from the one-shot run's watch loop."""
+
+    def __init__(self, settings: Settings, build: DebugBuild, argv: list[str] | None, batch: bool) -> None:
+        self.settings, self.build, self.argv, self.batch = settings, build, argv, batch
+        self.session: GdbSession | None = None
+        self.started = False
+
+    def tick(self) -> None:
+        if self.started or not os.path.exists(self.settings.gdb):
+            return
+        self.started = True
+        if self.argv is None:
+            print(attach_line(self.build, self.settings.gdb), flush=True)
+        else:
+            self.session = GdbSession(self.settings, self.argv, self.build.build, self.batch)
 
 
 def _readable(option: str, path: str) -> str:
@@ -1387,30 +1395,36 @@ def cmd_debug(settings: Settings, args: argparse.Namespace) -> int:
     attach = args.print or (batch is None and not os.isatty(0))
     if not attach and shutil.which(GDB) is None:
         raise Failure(f"no {GDB} on PATH: {DEBUG_FIX} (it installs gdb), or --print to attach your own")
-    port = stub_port(args.port)
+    if running_pid(settings) is not None:  # its pidfile, console and stub are the ones debug would take
+        raise Failure(f"{settings.name} runs: kdevbox-vm stop it first (debug boots its own)", EXIT_USAGE)
     boot, keep = keep_panics(settings, _boot(settings, args), args.dump_on_panic)
     boot = dataclasses.replace(boot, append=boot.append + DEBUG_APPEND)
     halted = "halted until gdb continues it" if not args.no_wait else "running"
-    say(f"gdb stub on 127.0.0.1:{port}, the guest {halted}; kernel {boot.kernel}, vmlinux {build.vmlinux}")
-    if attach:
-        print(attach_line(build, port), flush=True)
+    say(f"gdb stub on {settings.gdb}, the guest {halted}; kernel {boot.kernel}, vmlinux {build.vmlinux}")
     limits = Limits(args.boot_timeout or math.inf, args.timeout)
     out, err = Sink(sys.stdout.buffer), Sink(sys.stderr.buffer)
-    extra = stub_options(port, not args.no_wait)
-    if attach:
-        outcome = one_shot(settings, boot, command, limits, out, err, extra=extra, on_trouble=keep)
-    else:
-        session = GdbSession(settings, gdb_argv(build, port, commands, batch), build.build, batch is not None)
-        previous = signal.signal(signal.SIGINT, _ignore)
-        try:
-            outcome = one_shot(settings, boot, command, limits, out, err, extra=extra, on_trouble=keep)
-            session.finish()
-        finally:
-            session.stop()
+    extra = stub_options(settings.gdb, not args.no_wait)
+    _remove(settings.gdb)  # a stale socket: gdb would try it before QEMU's is there
+    debugger = Debugger(
+        settings, build, None if attach else gdb_argv(build, settings.gdb, commands, batch), bool(batch)
+    )
+    previous = signal.signal(signal.SIGINT, _ignore) if not attach else None
+    try:
+        outcome = one_shot(
+            settings, boot, command, limits, out, err, extra=extra, on_trouble=keep, on_tick=debugger.tick
+        )
+        if debugger.session is not None:
+            debugger.session.finish()
+    finally:
+        _remove(settings.gdb)
+        if debugger.session is not None:
+            debugger.session.stop()
+        if previous is not None:
             signal.signal(signal.SIGINT, previous)
-        if session.ended_first and outcome.outcome in ("lost", "qemu-failed"):  # stopped for gdb
-            code = session.process.returncode
-            outcome = Outcome(code, "gdb-ended", "gdb ended before the command: the guest was stopped")
+    session = debugger.session
+    if session is not None and session.ended_first and outcome.outcome in ("lost", "qemu-failed"):
+        code = session.process.returncode
+        outcome = Outcome(code, "gdb-ended", "gdb ended before the command: the guest was stopped")
     if outcome.message:
         say(outcome.message)
     return outcome.status
@@ -1537,14 +1551,12 @@ def debug_options(
     debug = sub(
         "debug",
         "one shot under gdb: boot your kernel build (kernel.fragments: debug) with QEMU's gdb stub on "
-        "127.0.0.1, halted before the kernel runs, and gdb on its vmlinux with the kernel's helpers "
-        "(lx-dmesg, lx-ps, lx-symbols) connected; COMMAND runs in the guest (none: it idles until gdb "
-        "quits). Without a terminal (or with --print) it prints the gdb command to attach instead",
+        "a socket in the image dir, halted before the kernel runs, and gdb on its vmlinux with the "
+        "kernel's helpers (lx-dmesg, lx-ps, lx-symbols) connected; COMMAND runs in the guest (none: "
+        "it idles until gdb quits). Without a terminal (or with --print) it prints the gdb command "
+        "to attach instead",
     )
     boot_options(debug)
-    debug.add_argument(
-        "--port", type=int, metavar="PORT", help="the stub's port on 127.0.0.1 (default: a free one)"
-    )
     debug.add_argument(
         "--no-wait", action="store_true", help="let the kernel run at once, not halted for gdb"
     )

@@ -336,6 +336,12 @@ class GuestFiles:
         return self._named("qmp")
 
     @property
+    def gdb(self) -> str:
+        """QEMU's gdb stub while `kdevbox-vm debug` runs: a socket in the 0700 image dir (a TCP port,
+        even on 127.0.0.1, is any local account's to connect to first)."""
+        return self._named("gdb")
+
+    @property
     def dump(self) -> str:
         """The guest's memory as `kdevbox-vm dump` wrote it last (ELF, or kdump-compressed)."""
         return self._named("dump")

@@ -109,6 +109,7 @@ def vm_settings(cfg: Guest, kernel: Kernel, user: str, home: str, key: str) -> k
         known_hosts=made.known_hosts,
         kselftest_tap=made.kselftest_tap,
         qmp=made.qmp,
+        gdb=made.gdb,
         dump=made.dump,
         building=made.building,
         build_log=made.build_log,

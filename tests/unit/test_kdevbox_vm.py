@@ -268,7 +268,13 @@ if argv == ["--version"]:
 mode = os.environ["FAKE_QEMU"]
 with open(os.environ["FAKE_QEMU_PIDS"], "a") as pids:
     pids.write(f"{os.getpid()}\n")
-stdio = next((argv[i + 1].split("path=", 1)[1] for i, w in enumerate(argv) if w == "-chardev"), "")
+chardevs = [argv[i + 1] for i, w in enumerate(argv) if w == "-chardev"]
+stdio = next((c.split("path=", 1)[1] for c in chardevs if c.startswith("pipe,id=stdio,")), "")
+for stub in [c for c in chardevs if c.startswith("socket,id=gdb0,")]:  # debug's gdb stub
+    import socket
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(stub.split("path=", 1)[1].split(",")[0])
+    listening.listen()
 serials = [argv[i + 1] for i, word in enumerate(argv) if word == "-serial"]
 ports = [s.removeprefix("file:") if s.startswith("file:") else f"{stdio}.out" for s in serials]
 append = argv[argv.index("-append") + 1].split()
@@ -335,7 +341,17 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[vm.Setting
     bz = tmp_path / "bzImage"
     bz.write_bytes(b"\0" * 0x202 + b"HdrS")
     (guests / "g1.qcow2").write_bytes(b"")
-    files = ("image", "vmlinuz", "initrd", "pidfile", "console", "known_hosts", "kselftest_tap", "building")
+    files = (
+        "image",
+        "vmlinuz",
+        "initrd",
+        "pidfile",
+        "console",
+        "known_hosts",
+        "kselftest_tap",
+        "building",
+        "gdb",
+    )
     paths: dict[str, Any] = {name: str(guests / Path(getattr(deployed(), name)).name) for name in files}
     yield dataclasses.replace(
         deployed(accel="tcg"), **paths, default_kernel=str(bz), cache=str(tmp_path / "cache")

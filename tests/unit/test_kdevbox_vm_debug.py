@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import socket
 import stat
 import subprocess
@@ -53,17 +52,21 @@ def build_dir(root: Path, banner_version: str = VERSION, debug: bool = True) -> 
 
 
 # --- QEMU's and gdb's argv -------------------------------------------------------------------------
-def test_debug_argv_stub_on_loopback_halted_and_nokaslr() -> None:
+def test_debug_argv_stub_on_a_private_socket_halted_and_nokaslr() -> None:
     settings = deployed()
     ports = {"stdout": "/t/out", "stderr": "/t/err", "status": "/t/status"}
     boot = vm.Boot("/b/arch/x86/boot/bzImage", None, "tcg", append=vm.DEBUG_APPEND)
-    argv = vm.qemu_argv(settings, boot, one_shot=ports, command="eA==", extra=vm.stub_options(4321, True))
-    assert options(argv, "-gdb") == ["tcp:127.0.0.1:4321"] and "-S" in argv
+    stub = vm.stub_options(settings.gdb, True)
+    argv = vm.qemu_argv(settings, boot, one_shot=ports, command="eA==", extra=stub)
+    # A socket in the image dir (0700), never a TCP port: 127.0.0.1 is every local account's.
+    assert options(argv, "-gdb") == ["chardev:gdb0"] and "-S" in argv
+    assert f"socket,id=gdb0,path={settings.gdb},server=on,wait=off" in options(argv, "-chardev")
+    assert os.path.dirname(settings.gdb) == os.path.dirname(settings.image)  # the 0700 image dir
     append = options(argv, "-append")[0].split()
     assert "nokaslr" in append and append.index("nokaslr") > append.index("panic=-1")
     assert options(argv, "-qmp") == [f"unix:{settings.qmp},server=on,wait=off"]
     assert "vmcoreinfo" in options(argv, "-device")
-    assert "-S" not in vm.stub_options(4321, False)
+    assert "-S" not in vm.stub_options(settings.gdb, False)
     # Every mode has the monitor (dump), no mode the stub unless debug asks.
     whole = vm.qemu_argv(settings, vm.Boot("/k", None, "tcg"), daemonize=True)
     assert options(whole, "-qmp") == options(argv, "-qmp") and "-gdb" not in whole and "-S" not in whole
@@ -72,15 +75,15 @@ def test_debug_argv_stub_on_loopback_halted_and_nokaslr() -> None:
 
 def test_gdb_argv_loads_the_helpers_connects_then_runs_the_files() -> None:
     build = vm.DebugBuild("/home/ada/build/kdevbox")
-    argv = vm.gdb_argv(build, 4321, ["/t/a.gdb", "/t/b.gdb"], batch="/t/run.gdb")
+    argv = vm.gdb_argv(build, "/g/g1.gdb", ["/t/a.gdb", "/t/b.gdb"], batch="/t/run.gdb")
     assert argv[:3] == ["gdb", "-q", "-batch"] and argv[-1] == "/home/ada/build/kdevbox/vmlinux"
     assert options(argv, "-iex") == ["add-auto-load-safe-path /home/ada/build/kdevbox"]
-    assert options(argv, "-ex")[-1] == "target remote 127.0.0.1:4321"
+    assert options(argv, "-ex")[-1] == "target remote /g/g1.gdb"
     assert options(argv, "-x") == ["/t/a.gdb", "/t/b.gdb", "/t/run.gdb"]
-    assert "-batch" not in vm.gdb_argv(build, 4321)
-    line = vm.attach_line(vm.DebugBuild("/home/o'neil/build/k"), 4321)
+    assert "-batch" not in vm.gdb_argv(build, "/g/g1.gdb")
+    line = vm.attach_line(vm.DebugBuild("/home/o'neil/build/k"), "/g/g1.gdb")
     assert line.startswith("cd '/home/o'\"'\"'neil/build/k' && gdb -q -iex ")
-    assert line.endswith("-ex 'target remote 127.0.0.1:4321' '/home/o'\"'\"'neil/build/k/vmlinux'")
+    assert line.endswith("-ex 'target remote /g/g1.gdb' '/home/o'\"'\"'neil/build/k/vmlinux'")
 
 
 # --- what can be debugged --------------------------------------------------------------------------
@@ -127,20 +130,6 @@ def test_what_cannot_be_debugged_says_the_fix(breakage: str, status: int, said: 
     assert failed.value.status == status and "\n" not in str(failed.value)
 
 
-def test_the_stub_port_given_must_be_free_on_loopback() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(
-            vm.Failure, match=f"--port {port}: 127.0.0.1:{port} is not free .*no --port"
-        ) as failed:
-            vm.stub_port(port)
-        assert failed.value.status == vm.EXIT_USAGE
-    assert vm.stub_port(port) == port  # free again
-    assert vm.stub_port(None) > 0
-
-
 @pytest.fixture()
 def guest(tmp_path: Path) -> Iterator[tuple[Path, vm.Settings]]:
     """A settings file for a guest whose image and latest build (a debug build) exist in tmp_path."""
@@ -154,6 +143,7 @@ def guest(tmp_path: Path) -> Iterator[tuple[Path, vm.Settings]]:
         building=str(tmp_path / "g1.building"),
         pidfile=str(tmp_path / "g1.pid"),
         qmp=str(tmp_path / "g1.qmp"),
+        gdb=str(tmp_path / "g1.gdb"),
         dump=str(tmp_path / "g1.dump"),
         cache=str(tmp_path / "cache"),
     )
@@ -335,8 +325,9 @@ def test_debug_runs_gdb_beside_qemu_and_neither_outlives_the_other(
     assert (said in err) if said else "gdb ended" not in err, err
     started = json.loads((tmp_path / "gdb.json").read_text())
     assert started["cwd"] == str(build) and started["argv"][-1] == str(build / "vmlinux")
-    port = int(re.search(r"gdb stub on 127\.0\.0\.1:(\d+)", err)[1])  # type: ignore[index]
-    assert f"target remote 127.0.0.1:{port}" in started["argv"] and str(script) in started["argv"]
+    assert f"gdb stub on {settings.gdb}," in err
+    assert f"target remote {settings.gdb}" in started["argv"] and str(script) in started["argv"]
+    assert not Path(settings.gdb).exists()  # the stub's socket goes with the run
     assert not Path(settings.pidfile).exists()  # QEMU's end; the fixture checks none outlived us
 
 
