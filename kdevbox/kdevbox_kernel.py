@@ -412,16 +412,21 @@ def _stop_group(process: subprocess.Popen[str], grace: float = 10.0) -> None:
             return
 
 
+# The developer's hooks (post-checkout, ...) are theirs to run on their checkouts, not on each of the
+# tool's: off for every git the tool runs.
+GIT = ("git", "-c", "core.hooksPath=/dev/null")
+
+
 def git(tree: str, *args: str) -> str:
     """git in tree; a failure is a Failure with git's own message."""
-    status, output = run(["git", "-C", tree, *args])
+    status, output = run([*GIT, "-C", tree, *args])
     if status != 0:
         raise Failure(f"git {' '.join(args)} in {tree}: {output.strip().splitlines()[-1:] or ['failed']}")
     return output
 
 
 def git_ok(tree: str, *args: str) -> bool:
-    return run(["git", "-C", tree, *args])[0] == 0
+    return run([*GIT, "-C", tree, *args])[0] == 0
 
 
 def subject(tree: str, commit: str) -> str:
@@ -440,7 +445,7 @@ def check_tree(settings: Settings, command: Sequence[str]) -> None:
         os.path.exists(settings.configured) and os.path.exists(posixpath.join(settings.build, ".config"))
     ):
         raise usage(f"{settings.build} is not configured by kdevbox: run kdevbox's deploys/kernel.py first")
-    dirty = run(["git", "-C", source, "status", "--porcelain", "--untracked-files=no"])[1].strip()
+    dirty = run([*GIT, "-C", source, "status", "--porcelain", "--untracked-files=no"])[1].strip()
     if dirty:
         raise usage(
             f"{source} has uncommitted changes: commit or stash them first (series and bisect check commits)"
@@ -453,7 +458,7 @@ def check_tree(settings: Settings, command: Sequence[str]) -> None:
 
 
 def resolve(source: str, rev: str, what: str) -> str:
-    status, output = run(["git", "-C", source, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"])
+    status, output = run([*GIT, "-C", source, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"])
     if status != 0:
         if rev == "@{upstream}":
             raise usage(
@@ -498,8 +503,9 @@ def ensure_worktree(settings: Settings, commit: str) -> None:
     tree = settings.worktree
     if not is_our_worktree(settings):
         shutil.rmtree(tree, ignore_errors=True)
-        git(settings.source, "worktree", "prune")
-        git(settings.source, "worktree", "add", "-q", "--detach", tree, commit)
+        # --force: this path may still be registered (its dir gone); the developer's other
+        # worktrees stay registered (no prune: theirs may be on a disk not mounted now).
+        git(settings.source, "worktree", "add", "--force", "-q", "--detach", tree, commit)
         return
     started = git(tree, "rev-parse", "--git-path", "BISECT_START").strip()
     if os.path.exists(posixpath.join(tree, started)):
@@ -511,11 +517,11 @@ def is_our_worktree(settings: Settings) -> bool:
     """Whether the tool's worktree is one of the developer's repository (not gone, not a stray dir
     inside some other repository, not left from a tree since cloned again)."""
     tree = settings.worktree
-    status, top = run(["git", "-C", tree, "rev-parse", "--show-toplevel"])
+    status, top = run([*GIT, "-C", tree, "rev-parse", "--show-toplevel"])
     if status != 0 or not os.path.isdir(tree) or top.strip() != os.path.realpath(tree):
         return False
     common = ["rev-parse", "--path-format=absolute", "--git-common-dir"]
-    ours, theirs = run(["git", "-C", settings.source, *common])[1], run(["git", "-C", tree, *common])[1]
+    ours, theirs = run([*GIT, "-C", settings.source, *common])[1], run([*GIT, "-C", tree, *common])[1]
     return os.path.realpath(ours.strip()) == os.path.realpath(theirs.strip())
 
 
@@ -787,7 +793,7 @@ def cmd_bisect(settings: Settings, args: argparse.Namespace) -> int:
         try:
             git(settings.worktree, "bisect", "start", bad, good)
             say(f"bisecting {good[:12]}..{bad[:12]} in {settings.worktree} (your checkout stays where it is)")
-            status, output = run(["git", "-C", settings.worktree, "bisect", "run", *step], log=sys.stderr)
+            status, output = run([*GIT, "-C", settings.worktree, "bisect", "run", *step], log=sys.stderr)
             with open(posixpath.join(logs, "bisect-run.log"), "w", encoding="utf-8") as log:
                 log.write(output + git(settings.worktree, "bisect", "log"))
         finally:

@@ -1268,6 +1268,13 @@ def debug_build(kernel: str, given: bool, settings: Settings) -> DebugBuild:
         fix = "give a kdevbox build's arch/x86/boot/bzImage" if given else DEBUG_FIX
         raise Failure(f"{option} is no kernel build's bzImage (no vmlinux beside it): {fix}", status)
     build = DebugBuild(os.sep.join(parts[: -len(BZIMAGE_IN_BUILD)]))
+    owner = os.stat(build.build)
+    others = 0o002 if owner.st_gid == os.getgid() else 0o022  # a group of your own (umask 002) is yours
+    if owner.st_uid != os.getuid() or owner.st_mode & others:
+        # gdb runs its vmlinux-gdb.py (auto-load): only a build dir that is yours alone to change.
+        raise Failure(
+            f"{build.build} is not yours alone to write: gdb would run its Python; {DEBUG_FIX}", status
+        )
     if not os.path.isfile(build.vmlinux):
         raise Failure(f"no vmlinux in {build.build} (the build of {kernel}): {DEBUG_FIX}", status)
     config = set(_read(build.config).decode(errors="replace").splitlines())

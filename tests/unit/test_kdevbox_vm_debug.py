@@ -106,6 +106,7 @@ def test_a_debug_build_is_found_beside_its_bzimage(tmp_path: Path) -> None:
         ("no-vmlinux", vm.EXIT_USAGE, "no vmlinux in .*: add debug to kernel.fragments"),
         ("other-build", vm.EXIT_USAGE, r"vmlinux is not the build of .*#4 SMP.*give --kernel the bzImage"),
         ("not-in-a-build", vm.EXIT_USAGE, "is no kernel build's bzImage .*give a kdevbox build's"),
+        ("shared-build", vm.EXIT_USAGE, "is not yours alone to write: gdb would run its Python"),
         ("default-other-build", vm.EXIT_FAILED, r"vmlinux is not the build of .*deploys/kernel\.py"),
         ("debian-kernel", vm.EXIT_FAILED, "is no kernel build's bzImage .*add debug to kernel.fragments"),
     ],
@@ -121,6 +122,8 @@ def test_what_cannot_be_debugged_says_the_fix(breakage: str, status: int, said: 
     elif breakage in ("other-build", "default-other-build"):
         bzimage(Path(kernel), VERSION.replace("#3", "#4"))  # rebuilt; its vmlinux from before
         given = breakage == "other-build"
+    elif breakage == "shared-build":
+        build.chmod(0o777)  # anyone's vmlinux-gdb.py
     elif breakage == "not-in-a-build":
         kernel = str(bzimage(tmp_path / "elsewhere" / "bzImage"))
     elif breakage == "debian-kernel":
