@@ -133,3 +133,24 @@ def managed_block(
     config): the file is made when missing, every line outside the block stays as it was."""
     files.file(name=f"{path} exists", path=path, present=True, mode=mode, **global_args)
     files.block(name=name, path=path, content=content.rstrip("\n"), marker=marker, **global_args)
+
+
+def launcher_script(command: str, program: str, settings: str) -> str:
+    """~/.local/bin/<command>: runs root's program (isolated) with the developer's settings file."""
+    return render("box-program.sh.j2", command=command, runner=program, settings=settings)
+
+
+def box_program(
+    command: str, program: str, source: str, settings: tuple[str, str], launcher: str, target: Target
+) -> None:
+    """A stdlib program kdevbox ships for the box (kdevbox-vm, kdevbox-kernel): root's copy of source
+    at program, the settings file (path, JSON) and the launcher at launcher the developer's."""
+    files.directory(
+        name=posixpath.dirname(program), path=posixpath.dirname(program), present=True, mode="755"
+    )
+    system_file(f"{command} {program}", program, source, "755")
+    path, text = settings
+    for directory in sorted({posixpath.dirname(launcher), posixpath.dirname(path)}):
+        files.directory(name=directory, path=directory, present=True, **target.as_user)
+    user_file(f"{command} settings", path, text, "644", target)
+    user_file(command, launcher, launcher_script(command, program, path), "755", target)

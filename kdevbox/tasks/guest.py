@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,13 @@ from kdevbox.operations import inputs_digest, sha256_text
 from kdevbox.shell import sh, words
 from kdevbox.steps import (
     apt_install,
+    box_program,
     kvm_member,
+    launcher_script,
     managed_block,
     pip_tool,
     private_file,
     system_file,
-    user_file,
 )
 from kdevbox.target import Target
 from kdevbox.tasks.guest_network import guest_network_setup, guest_tap_teardown
@@ -136,7 +136,7 @@ def render_vm_settings(cfg: Guest, kernel: Kernel, user: str, home: str, key: st
 
 def render_run_script(home: str) -> str:
     """~/.local/bin/kdevbox-vm: runs root's kdevbox-vm with the developer's guest settings."""
-    return render("guest/kdevbox-vm.j2", runner=GUEST_RUNNER, settings=Home(home).vm_settings)
+    return launcher_script("kdevbox-vm", GUEST_RUNNER, Home(home).vm_settings)
 
 
 def _guest_key(mine: Home, as_user: dict[str, Any]) -> str:
@@ -191,19 +191,10 @@ def _proxies(apt_proxy: AptProxy) -> list[tuple[str, str]]:
 def _run_script(cfg: Guest, kernel: Kernel, target: Target, key: str) -> None:
     """kdevbox-vm: the program root's (GUEST_RUNNER), its settings and launcher the developer's."""
     account, mine = target.account, Home(target.account.home)
-    runner = Path(kdevbox_vm.__file__).read_text()
-    system_file(f"kdevbox-vm {GUEST_RUNNER}", GUEST_RUNNER, runner, "755")
+    settings = render_vm_settings(cfg, kernel, account.name, account.home, key)
+    source = Path(kdevbox_vm.__file__).read_text()
+    box_program("kdevbox-vm", GUEST_RUNNER, source, (mine.vm_settings, settings), mine.run_script, target)
     files.file(name=f"no {SELFTEST_SUMMARY} (in kdevbox-vm now)", path=SELFTEST_SUMMARY, present=False)
-    for directory in (posixpath.dirname(mine.run_script), posixpath.dirname(mine.vm_settings)):
-        files.directory(name=directory, path=directory, present=True, **target.as_user)
-    user_file(
-        f"kdevbox-vm settings for {cfg.name}",
-        mine.vm_settings,
-        render_vm_settings(cfg, kernel, account.name, account.home, key),
-        "644",
-        target,
-    )
-    user_file("kdevbox-vm", mine.run_script, render_run_script(account.home), "755", target)
 
 
 def _kvm_group(target: Target) -> None:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import posixpath
 from pathlib import Path
-
-from pyinfra.operations import files
 
 from kdevbox import kdevbox_kernel
 from kdevbox.config import Kernel
-from kdevbox.layout import KERNEL_TOOL, SCRIPT_DIR, Home, KernelTree
-from kdevbox.steps import system_file, user_file
+from kdevbox.layout import KERNEL_TOOL, Home, KernelTree
+from kdevbox.steps import box_program
 from kdevbox.target import Target
-from kdevbox.templates import render
 
 
 def tool_settings(
@@ -43,18 +39,8 @@ def render_tool_settings(cfg: Kernel, tree: KernelTree, home: str, make_variable
 def kernel_tool(cfg: Kernel, tree: KernelTree, make_variables: list[str], target: Target) -> None:
     """kdevbox-kernel: the program root's (KERNEL_TOOL), its settings and launcher the developer's."""
     mine = Home(target.account.home)
-    files.directory(name=SCRIPT_DIR, path=SCRIPT_DIR, present=True, mode="755")
-    system_file(
-        f"kdevbox-kernel {KERNEL_TOOL}", KERNEL_TOOL, Path(kdevbox_kernel.__file__).read_text(), "755"
+    settings = render_tool_settings(cfg, tree, target.account.home, make_variables)
+    source = Path(kdevbox_kernel.__file__).read_text()
+    box_program(
+        "kdevbox-kernel", KERNEL_TOOL, source, (mine.kernel_settings, settings), mine.kernel_script, target
     )
-    for directory in (posixpath.dirname(mine.kernel_script), posixpath.dirname(mine.kernel_settings)):
-        files.directory(name=directory, path=directory, present=True, **target.as_user)
-    user_file(
-        f"kdevbox-kernel settings for {cfg.name}",
-        mine.kernel_settings,
-        render_tool_settings(cfg, tree, target.account.home, make_variables),
-        "644",
-        target,
-    )
-    launcher = render("kernel/kdevbox-kernel.j2", runner=KERNEL_TOOL, settings=mine.kernel_settings)
-    user_file("kdevbox-kernel", mine.kernel_script, launcher, "755", target)

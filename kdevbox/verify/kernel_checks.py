@@ -42,9 +42,10 @@ def test_series_tool_on_this_build(kdevbox_target: VerifyTarget) -> None:
     """kdevbox-kernel (series, bisect) runs for the developer, with this build's settings."""
     mine = Home(kdevbox_target.account.home)
     shown = kdevbox_target.run_as_user("%s series --help", mine.kernel_script)
-    assert shown.rc == 0 and "checkpatch.pl --strict" in shown.stdout, shown.stdout + shown.stderr
+    assert shown.rc == 0 and "checkpatch.pl --strict" in shown.stdout, f"{mine.kernel_script} series --help"
     settings = json.loads(kdevbox_target.user_text(mine.kernel_settings) or "{}")
-    assert settings.get("build") == _build(kdevbox_target).build, f"{mine.kernel_settings}: {settings}"
+    build = _build(kdevbox_target).build
+    assert settings.get("build") == build, f"{mine.kernel_settings} does not name the build {build}"
 
 
 def test_every_requested_option_in_config(kdevbox_target: VerifyTarget) -> None:
@@ -63,9 +64,9 @@ def test_gdb_loads_the_kernel_helpers_with_vmlinux(kdevbox_target: VerifyTarget)
     helpers = kdevbox_target.run_as_user("test -r %s", build.gdb_scripts)
     assert helpers.rc == 0, f"no {build.gdb_scripts} (make scripts_gdb)"
     shown = kdevbox_target.run_as_user("gdb -q -batch -ex %s", "show auto-load safe-path")
-    assert build.build in shown.stdout, f"gdb's auto-load safe-path lacks {build.build}: {shown.stdout}"
+    assert build.build in shown.stdout, f"gdb's auto-load safe-path lacks {build.build}"
     loaded = kdevbox_target.run_as_user("gdb -q -batch -ex %s %s", "help lx-dmesg", build.vmlinux)
-    assert loaded.rc == 0 and "kernel log buffer" in loaded.stdout, loaded.stdout + loaded.stderr
+    assert loaded.rc == 0 and "kernel log buffer" in loaded.stdout, f"gdb on {build.vmlinux} has no lx-dmesg"
 
 
 def test_compile_commands_complete(kdevbox_target: VerifyTarget) -> None:

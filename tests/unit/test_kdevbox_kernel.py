@@ -20,9 +20,9 @@ import pytest
 from kdevbox import kdevbox_kernel as kk
 from kdevbox.config import Kernel
 from kdevbox.layout import KernelTree
+from kdevbox.steps import launcher_script
 from kdevbox.tasks.kernel import build_variables
 from kdevbox.tasks.kernel_tool import render_tool_settings
-from kdevbox.templates import render
 
 PROGRAM = Path(kk.__file__)
 
@@ -48,10 +48,8 @@ def test_deploy_writes_the_builds_own_make_variables(tmp_path: Path) -> None:
 
 
 def test_launcher_passes_the_settings_file() -> None:
-    launcher = render(
-        "kernel/kdevbox-kernel.j2",
-        runner="/usr/local/lib/kdevbox/kdevbox_kernel.py",
-        settings="/home/o'neil/k.json",
+    launcher = launcher_script(
+        "kdevbox-kernel", "/usr/local/lib/kdevbox/kdevbox_kernel.py", "/home/o'neil/k.json"
     )
     assert launcher.splitlines()[-1] == (
         "exec /usr/bin/python3 -I /usr/local/lib/kdevbox/kdevbox_kernel.py "
