@@ -51,10 +51,10 @@ def timed(cycle: Callable[[], str], count: int) -> tuple[float | None, str]:
     return statistics.median(seconds), output
 
 
-def vng(kernel: str, *options: str, bound: float = VNG_TIMEOUT) -> str:
-    """vng --exec 'uname -r' in a session of its own: on a timeout its QEMU goes too (by the group's
+def vng(kernel: str, *options: str, command: str = "uname -r", bound: float = VNG_TIMEOUT) -> str:
+    """vng --exec COMMAND in a session of its own: on a timeout its QEMU goes too (by the group's
     id). options: ("--disable-kvm",) for TCG, none for vng's own choice (KVM first)."""
-    argv = ["vng", *options, "-r", kernel, "--exec", "uname -r"]
+    argv = ["vng", *options, "-r", kernel, "--exec", command]
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     ) as run:

@@ -625,7 +625,7 @@ FileName = Annotated[str, AfterValidator(_file_name)]
 IfName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,15}$")]
 
 
-DEBUG_FRAGMENT = "debug"  # templates/kernel/debug.config: DWARF, gdb's kernel helpers, no KASLR
+DEBUG_FRAGMENT = "debug"  # templates/kernel/debug.config: DWARF, gdb's kernel helpers, vmcoreinfo
 
 
 class Kernel(Model):

@@ -365,6 +365,9 @@ class GuestFiles:
         return posixpath.join(LOG_DIR, posixpath.basename(self.build_script).removesuffix(".sh") + ".log")
 
 
+UNIX_SOCKET_PATH_MAX = 107  # bytes: sun_path holds 108 with its NUL (QEMU's QMP and gdb sockets)
+
+
 def guest_files(cfg: Guest, home: str, user: str) -> GuestFiles:
     return GuestFiles(expand_home(cfg.image_dir, home), cfg.name, user)
 

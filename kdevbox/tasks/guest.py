@@ -15,6 +15,7 @@ from pyinfra.operations import files, server
 from kdevbox import kdevbox_vm
 from kdevbox.config import GUEST_ESSENTIALS, VIRTME_NG_COMMANDS, AptProxy, Guest, Kernel
 from kdevbox.facts import Stamp, WslHost
+from kdevbox.inventory import refusal
 from kdevbox.layout import (
     DEBIAN_KEYRING,
     GUEST_BASE_CACHE,
@@ -25,6 +26,7 @@ from kdevbox.layout import (
     SCRIPT_DIR,
     SELFTEST_SUMMARY,
     SSH_MARKER,
+    UNIX_SOCKET_PATH_MAX,
     Home,
     KernelTree,
     expand_home,
@@ -226,9 +228,26 @@ def _ssh_entry(cfg: Guest, target: Target, key: str) -> None:
     )
 
 
+def _check_socket_paths(cfg: Guest, target: Target) -> None:
+    """QEMU's sockets (QMP on every boot, the gdb stub) live in image_dir: one longer than a unix
+    socket's path holds would fail every boot later, so the setting is refused before anything."""
+    made = guest_files(cfg, target.account.home, target.account.name)
+    longest = max((made.qmp, made.gdb), key=lambda path: len(path.encode()))
+    if len(longest.encode()) > UNIX_SOCKET_PATH_MAX:
+        raise refusal(
+            host.name,
+            "guest.image_dir",
+            cfg.image_dir,
+            f"QEMU's socket {longest} would be {len(longest.encode())} bytes, more than a unix socket's "
+            f"path holds ({UNIX_SOCKET_PATH_MAX}): choose a shorter image_dir (or guest name)",
+            "guest settings do not fit",
+        )
+
+
 @deploy("guest image")
 def guest_setup(cfg: Guest, apt_proxy: AptProxy, kernel: Kernel, target: Target) -> None:
     """A guest image, kdevbox-vm to boot it (and vng beside it), `ssh <name>`, and its network."""
+    _check_socket_paths(cfg, target)
     if cfg.network == "bridge":
         guest_network_setup(cfg=cfg, target=target)
     else:

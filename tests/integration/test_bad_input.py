@@ -58,6 +58,11 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("password-only-url", {"apt_proxy": {"http": "http://:hunter2@proxy:99999"}}, ["apt_proxy.http", "***@"]),
     ("slash-in-password", {"apt_proxy": {"http": "http://ada:hun/ter2@proxy"}}, ["apt_proxy.http", "***@"]),
     ("host-less-proxy", {"apt_proxy": {"http": "ada:hunter2@proxy:3128"}}, ["apt_proxy.http", "***@"]),
+    (
+        "socket-path-too-long",
+        {"guest": {"image_dir": "~/" + "/".join(["guest-images"] * 8)}},
+        ["guest.image_dir", "more than a unix socket's path holds (107)"],
+    ),
     ("misplaced-password", {"apt_proxy": {"password": "hunter2"}}, ["apt_proxy.password", "'***'"]),
 ]
 
@@ -72,7 +77,7 @@ def test_bad_settings_fail_clearly_and_touch_nothing(
     inventory = write_inventory(
         tmp_path / "setup",
         [(bad_name, {"user": DEV_USER, **bad}), (good_name, {"user": DEV_USER})],
-        group_data={"git": {"name": "Ada Kernel"}},
+        group_data={"git": {"name": "Ada Kernel", "email": "ada@example.org"}},
     )
     before = {root: testhosts.tree_digest(root, "etc", "home") for root in (chroot_root, good_root)}
 
