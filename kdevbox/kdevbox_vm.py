@@ -1179,7 +1179,14 @@ def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
     boot: Boot | None = None
     stdin = stdin_source()
     over_ssh: dict[str, Any] = {"stdin": subprocess.DEVNULL if stdin is None else stdin}
-    if running_pid(settings) is not None:
+    running = running_pid(settings) is not None
+    if args.dump_on_panic and (running or args.systemd):
+        raise Failure(
+            "--dump-on-panic is for a one-shot boot (no --systemd, no guest running): a whole guest's "
+            "kernel reboots on a panic; drop the option, or stop the guest",
+            EXIT_USAGE,
+        )
+    if running:
         if args.kernel:
             raise Failure(
                 f"{settings.name} already runs: --kernel is for a guest exec boots itself", EXIT_USAGE
@@ -1698,8 +1705,10 @@ def debug_options(
 
 
 EXIT_HELP = f"""exit statuses: the command's own (exec), else
-  {EXIT_FAILED}    nothing to boot (no image, one being built), no SSH, --accel kvm unusable, a test failed
-  {EXIT_USAGE}    usage: an unknown option, a --kernel that is not a bzImage, a command too long
+  {EXIT_FAILED}    nothing to boot (no image, one being built), no SSH, --accel kvm unusable, a test failed;
+       debug: no debug build, no gdb; dump: no guest running
+  {EXIT_USAGE}    usage: an unknown option, a --kernel that is not a bzImage, a command too long;
+       debug: a --kernel that is not the build of the vmlinux beside it
   {EXIT_PANIC}  the guest's kernel panicked       {EXIT_OOPS}  it oopsed (Oops, BUG)
   {EXIT_STALLED}  the boot stalled (--boot-timeout) {EXIT_LOST}  the guest stopped before the command ended
   {EXIT_TIMEOUT}  the command ran past --timeout    {EXIT_QEMU}  QEMU did not start

@@ -187,6 +187,17 @@ def test_dump_of_a_guest_not_running_says_how(
     )
 
 
+def test_dump_on_panic_with_a_whole_guest_is_a_usage_error(
+    guest: tuple[Path, vm.Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its kernel reboots on a panic (QEMU ends): the option would be silently ignored."""
+    path, settings = guest
+    status = vm.main(["--settings", str(path), "exec", "--systemd", "--dump-on-panic", "--", "true"])
+    assert status == vm.EXIT_USAGE
+    assert "--dump-on-panic is for a one-shot boot" in capsys.readouterr().err
+    assert not Path(settings.pidfile).exists() and not Path(settings.cache).exists()  # nothing booted
+
+
 # --- QMP -------------------------------------------------------------------------------------------
 class FakeQmp:
     """A QMP server on a unix socket, as QEMU speaks it: the greeting, then an answer per command
