@@ -175,6 +175,11 @@ class Boot:
     load: str | None = None  # what QEMU loads instead: the bzImage's vmlinux, booted through PVH
 
     @property
+    def entry(self) -> str:
+        """How the kernel is entered: pvh (its vmlinux) or bzimage (its own decompressor)."""
+        return "pvh" if self.load else "bzimage"
+
+    @property
     def cpu(self) -> str:
         return "host" if self.accel == "kvm" else "max"
 
@@ -217,12 +222,15 @@ def pick_kernel(settings: Settings, given: str | None) -> tuple[str, str | None]
 # there (measured: 4.3 s to the root-mount panic from the bzImage, 2.0 s from its vmlinux). QEMU
 # boots an uncompressed vmlinux directly when it carries the PVH entry note, so kdevbox-vm unpacks
 # each bzImage once (the setup header says where its payload is) and keeps the result by content.
+# What a PVH boot skips, --bzimage keeps: the decompressor and setup code (KASLR, 5-level paging).
 SETUP_SECTS = 0x1F1  # the x86 boot protocol's setup header: 512-byte setup sectors after the first
 PROTOCOL = 0x206  # its version: payload_offset and payload_length exist from 2.08
 PAYLOAD = 0x248  # payload_offset (from the protected-mode code) and payload_length, u32 each
 PVH_NOTE = (b"Xen\0", 18)  # XEN_ELFNOTE_PHYS32_ENTRY: the note QEMU boots an ELF kernel by
 PT_NOTE = 4
+UNPACKED_MAX = 1 << 30  # bytes: a vmlinux (stripped, as the bzImage holds it) is tens of MB
 UNPACKED_KEPT = 4  # unpacked kernels kept in the cache (the image's, recent builds), newest first
+STALE_TEMP = 3600.0  # seconds after which a temp file in the cache is an interrupted run's
 
 
 def _decompressor(payload: bytes) -> Any:
@@ -264,18 +272,22 @@ def has_pvh_entry(elf: bytes) -> bool:
 
 def unpack_bzimage(image: bytes) -> bytes | None:
     """The vmlinux inside a bzImage (its relocations after it: QEMU reads the ELF's segments only),
-    or None when the bzImage is too old, its compression unknown, or the kernel has no PVH entry."""
-    if len(image) < PAYLOAD + 8 or struct.unpack_from("<H", image, PROTOCOL)[0] < 0x208:
+    or None when it is no bzImage, its protocol too old, its compression unknown, the stream cut
+    short or past UNPACKED_MAX, or the kernel has no PVH entry."""
+    offset, magic = BZIMAGE_MAGIC
+    if len(image) < PAYLOAD + 8 or image[offset : offset + len(magic)] != magic:
         return None
-    offset, length = struct.unpack_from("<II", image, PAYLOAD)
-    start = ((image[SETUP_SECTS] or 4) + 1) * 512 + offset
+    if struct.unpack_from("<H", image, PROTOCOL)[0] < 0x208:
+        return None
+    payload_offset, length = struct.unpack_from("<II", image, PAYLOAD)
+    start = ((image[SETUP_SECTS] or 4) + 1) * 512 + payload_offset
     payload = image[start : start + length]
     decompressor = _decompressor(payload)
     if decompressor is None:
         return None
     try:
-        elf = bytes(decompressor.decompress(payload))
-    except (lzma.LZMAError, zlib.error, OSError, EOFError):
+        elf = bytes(decompressor.decompress(payload, UNPACKED_MAX))
+    except (lzma.LZMAError, zlib.error, OSError, EOFError, MemoryError):
         return None
     # A payload cut short decompresses to a good-looking start: only a stream that ended is whole.
     return elf if decompressor.eof and has_pvh_entry(elf) else None
@@ -283,30 +295,63 @@ def unpack_bzimage(image: bytes) -> bytes | None:
 
 def loadable(cache: str, kernel: str) -> str:
     """What QEMU loads for kernel: its unpacked vmlinux from cache (made on first use, by content, so
-    a rebuilt bzImage is unpacked again), else the bzImage itself. An empty entry remembers a
+    a rebuilt bzImage is unpacked again), else the bzImage itself: also when the cache cannot be
+    written (a full disk, a read-only home), as QEMU booted it before. An empty entry remembers a
     bzImage that cannot be unpacked, so it is not tried on every boot."""
     with open(kernel, "rb") as file:
         image = file.read()
     directory = os.path.join(cache, "vmlinux")
     entry = os.path.join(directory, hashlib.sha256(image).hexdigest())
-    if not os.path.exists(entry):
-        unpacked = unpack_bzimage(image)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kdevbox-vm-")
-        with os.fdopen(fd, "wb") as file:
-            file.write(unpacked or b"")
-        os.replace(tmp, entry)
+    try:
+        size = os.path.getsize(entry)
+    except OSError:  # not there yet, or no cache to read: unpacked (and stored, when it can be)
+        size = None
+    if size is not None:
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used now: the last to be pruned (a read-only cache is still read)
+        return entry if size else kernel
+    unpacked = unpack_bzimage(image)
+    try:
+        _store_bytes(entry, unpacked or b"")
         _prune(directory, keep=entry)
-    else:
-        os.utime(entry)
-    return entry if os.path.getsize(entry) else kernel
+    except OSError as error:
+        say(f"booting {kernel} itself: cannot keep its vmlinux in {directory}: {error.strerror}")
+        return kernel
+    return entry if unpacked else kernel
+
+
+def _store_bytes(path: str, data: bytes) -> None:
+    """Written whole and synced before it is renamed into place: a crash leaves no short entry."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kdevbox-vm-")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _prune(directory: str, keep: str) -> None:
-    """The UNPACKED_KEPT entries used last stay (keep among them); older ones go."""
-    entries = [os.path.join(directory, name) for name in os.listdir(directory) if not name.startswith(".")]
-    entries.sort(key=lambda path: (path == keep, os.path.getmtime(path)), reverse=True)
-    for old in entries[UNPACKED_KEPT:]:
+    """The UNPACKED_KEPT entries used last stay (keep among them); older ones go, and temp files an
+    interrupted run left. Another run may remove an entry meanwhile: that is no error."""
+    now, used = time.time(), []
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        try:
+            mtime = os.path.getmtime(path)
+        except FileNotFoundError:
+            continue
+        if not name.startswith("."):
+            used.append((path == keep, mtime, path))
+        elif now - mtime > STALE_TEMP:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    for *_, old in sorted(used, reverse=True)[UNPACKED_KEPT:]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(old)
 
@@ -1122,7 +1167,8 @@ def _boot(settings: Settings, args: argparse.Namespace) -> Boot:
     kernel, initrd = pick_kernel(settings, getattr(args, "kernel", None))
     verdict = choose_accel(settings, args.accel, kernel)
     tell_accel(verdict)
-    return Boot(kernel, initrd, verdict.accel, load=loadable(settings.cache, kernel))
+    load = None if args.bzimage else loadable(settings.cache, kernel)
+    return Boot(kernel, initrd, verdict.accel, load=load)
 
 
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
@@ -1141,7 +1187,7 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):  # QEMU made it with our umask; the image dir is 0700 too
         os.chmod(settings.qmp, 0o600)
     print(
-        f"kdevbox-vm: {settings.name} started ({boot.accel}, kernel {boot.kernel}), "
+        f"kdevbox-vm: {settings.name} started ({boot.accel}, kernel {boot.kernel} by {boot.entry}), "
         f"console in {settings.console}"
     )
     return 0
@@ -1214,6 +1260,7 @@ def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
             "mode": mode,
             "accel": boot.accel if boot else None,
             "kernel": boot.kernel if boot else None,
+            "entry": boot.entry if boot else None,
             "console": settings.console,
             "stdout": out.text,
             "stderr": err.text,
@@ -1295,6 +1342,7 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
                     "seconds": round(time.monotonic() - begun, 3),
                     "accel": boot.accel if boot else None,
                     "kernel": boot.kernel if boot else None,
+                    "entry": boot.entry if boot else None,
                     "tap": settings.kselftest_tap,
                     "console": settings.console,
                     "targets": count_results(tests),
@@ -1751,12 +1799,21 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(usage_error=command.error)
         return command
 
-    def boot_options(command: argparse.ArgumentParser, kernel_option: bool = True) -> None:
+    def boot_options(
+        command: argparse.ArgumentParser, *, kernel_option: bool = True, boots: bool = True
+    ) -> None:
         if kernel_option:
             command.add_argument("--kernel", metavar="BZIMAGE", help="boot this kernel")
         command.add_argument(
             "--accel", choices=("auto", "kvm", "tcg"), help="auto: KVM when it works; kvm: fail without it"
         )
+        if boots:
+            command.add_argument(
+                "--bzimage",
+                action="store_true",
+                help="boot the bzImage itself, its decompressor and setup code included (KASLR, 5-level "
+                "paging), not its vmlinux through PVH",
+            )
 
     def time_options(
         command: argparse.ArgumentParser, boot: str = f"{ONE_SHOT_BOOT:.0f}, --systemd {WHOLE_BOOT:.0f}"
@@ -1800,7 +1857,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub("stop", "power the guest off (QEMU is killed if it does not stop within 60 s)")
     accel = sub("accel", "which acceleration a boot uses, and why (KVM's probe is kept per machine boot)")
     accel.add_argument("kernel", nargs="?", metavar="BZIMAGE", help="the kernel to probe KVM with")
-    boot_options(accel, kernel_option=False)
+    boot_options(accel, kernel_option=False, boots=False)
     selftest = sub(
         "selftest",
         "run the selftests built with your kernel (kernel.selftests) in the guest (one shot, or the running "

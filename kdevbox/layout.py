@@ -152,7 +152,7 @@ class Home:
 
     @property
     def vm_cache(self) -> str:
-        """kdevbox-vm's cache (the KVM probe's verdict for this machine boot)."""
+        """kdevbox-vm's cache (the KVM probe's verdict for this machine boot, unpacked kernels)."""
         return self._in(".cache/kdevbox")
 
     @property

@@ -22,6 +22,7 @@ import testinfra
 
 from kdevbox import kdevbox_vm
 from kdevbox.config import Guest
+from kdevbox.layout import Home
 from kdevbox.tasks.guest import BUILD_STAGES, render_build_script
 from tests import testhosts
 from tests.setups import (
@@ -188,6 +189,9 @@ def test_image_boot_and_edit_build_boot(
     shown = json.loads(result.stdout)
     assert result.returncode == 0 and shown["stdout"] == release + "\n", result.stdout + result.stderr
     assert shown["outcome"] == "exited" and shown["kernel"].endswith("arch/x86/boot/bzImage")
+    assert shown["entry"] == "pvh"  # the build's vmlinux, no decompression in the guest
+    own = vm("exec", "--bzimage", "--json", "--", "uname", "-r")  # its decompressor and setup code
+    assert json.loads(own.stdout)["entry"] == "bzimage" and json.loads(own.stdout)["stdout"] == release + "\n"
     late = vm("exec", "--timeout", "2", "--", "sleep", "600")
     assert late.returncode == kdevbox_vm.EXIT_TIMEOUT and "past --timeout 2 s" in late.stderr, late.stderr
     assert not pidfile.exists()
@@ -214,6 +218,12 @@ def test_image_boot_and_edit_build_boot(
     assert panic.returncode == kdevbox_vm.EXIT_PANIC, panic.stdout + panic.stderr
     assert "Kernel panic - not syncing: sysrq triggered crash" in panic.stderr, panic.stderr
     assert "using TCG" not in panic.stderr  # the reason was given once, not on every run
+    # Both kernels booted through PVH: each one's vmlinux unpacked once and kept by the bzImage's
+    # content in the developer's cache.
+    unpacked = root / Home(f"/home/{DEV_USER}").vm_cache.lstrip("/") / "vmlinux"
+    for kernel in (f"home/{DEV_USER}/build/kdevbox/arch/x86/boot/bzImage", vmlinuz.lstrip("/")):
+        digest = hashlib.sha256((root / kernel).read_bytes()).hexdigest()
+        assert (unpacked / digest).read_bytes()[:4] == b"\x7fELF", kernel
 
     # The same build boots under virtme-ng, the tool kernel developers already use (`vng`, pinned by
     # kdevbox; the root it boots is this host's, over 9p), run from a terminal as they run it (vng

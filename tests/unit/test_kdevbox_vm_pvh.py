@@ -6,6 +6,7 @@ way in tests/integration/test_guest.py."""
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import lzma
 import os
@@ -16,9 +17,7 @@ from pathlib import Path
 import pytest
 
 from kdevbox import kdevbox_vm as vm
-from tests.unit.test_kdevbox_vm import deployed
-
-SETUP_SECTS = 3
+from tests.unit.test_kdevbox_vm import deployed, options
 
 
 def note(name: bytes, kind: int, desc: bytes) -> bytes:
@@ -42,27 +41,28 @@ def elf(*notes: bytes, segments: int = 2) -> bytes:
 PVH_ELF = elf(note(b"GNU\0", 3, b"build-id"), note(b"Xen\0", 6, b"linux\0"), note(b"Xen\0", 18, b"\0" * 4))
 
 
-def bzimage(payload: bytes, protocol: int = 0x20F, offset: int = 0x2C0) -> bytes:
-    """A bzImage's layout: setup sectors with the header, then the decompressor's code with payload
-    at payload_offset and a trailer (the kernel appends more after the payload)."""
-    setup = bytearray((SETUP_SECTS + 1) * 512)
-    setup[vm.SETUP_SECTS] = SETUP_SECTS
+def bzimage(payload: bytes, protocol: int = 0x20F, offset: int = 0x2C0, setup_sects: int = 3) -> bytes:
+    """A bzImage's layout: setup sectors with the header (0 of them meaning 4), then the
+    decompressor's code with payload at payload_offset and more after it, as the kernel has."""
+    setup = bytearray(((setup_sects or 4) + 1) * 512)
+    setup[vm.SETUP_SECTS] = setup_sects
     setup[0x202:0x206] = b"HdrS"
     struct.pack_into("<H", setup, vm.PROTOCOL, protocol)
     struct.pack_into("<II", setup, vm.PAYLOAD, offset, len(payload))
     return bytes(setup) + b"\x90" * offset + payload + b"\xcc" * 64
 
 
-def kernel_gzip(data: bytes) -> bytes:
-    """As the kernel's gzip rule writes it: the stream, then the size as 4 bytes (size_append)."""
-    return gzip.compress(data, mtime=0) + struct.pack("<I", len(data))
+def sized(compressed: bytes, data: bytes) -> bytes:
+    """As the kernel's compression rules write a payload: the stream, then the size (size_append)."""
+    return compressed + struct.pack("<I", len(data))
 
 
+X86_XZ = [{"id": lzma.FILTER_X86}, {"id": lzma.FILTER_LZMA2, "preset": 6}]  # as the kernel's xz --x86
 COMPRESSIONS: dict[str, Callable[[bytes], bytes]] = {
-    "xz": lambda data: lzma.compress(data, lzma.FORMAT_XZ, check=lzma.CHECK_CRC32),
-    "gzip": kernel_gzip,
-    "bzip2": bz2.compress,
-    "lzma": lambda data: lzma.compress(data, lzma.FORMAT_ALONE),
+    "xz": lambda data: sized(lzma.compress(data, check=lzma.CHECK_CRC32, filters=X86_XZ), data),
+    "gzip": lambda data: sized(gzip.compress(data, mtime=0), data),
+    "bzip2": lambda data: sized(bz2.compress(data), data),
+    "lzma": lambda data: sized(lzma.compress(data, lzma.FORMAT_ALONE), data),
 }
 
 
@@ -71,6 +71,7 @@ def test_each_compression_unpacks_to_the_kernels_elf(compression: str) -> None:
     relocs = b"\x00\x10\x00\x81" * 8  # x86 appends vmlinux.relocs to what it compresses
     image = bzimage(COMPRESSIONS[compression](PVH_ELF + relocs))
     assert vm.unpack_bzimage(image) == PVH_ELF + relocs
+    assert vm.unpack_bzimage(bzimage(COMPRESSIONS[compression](PVH_ELF), setup_sects=0)) == PVH_ELF
 
 
 @pytest.mark.parametrize(
@@ -83,10 +84,13 @@ def test_each_compression_unpacks_to_the_kernels_elf(compression: str) -> None:
         pytest.param(bzimage(lzma.compress(PVH_ELF)[:-40]), id="truncated payload"),
         pytest.param(bzimage(lzma.compress(PVH_ELF), protocol=0x207), id="boot protocol 2.07"),
         pytest.param(b"MZ" + b"\0" * 100, id="too short"),
+        pytest.param(bzimage(lzma.compress(PVH_ELF)).replace(b"HdrS", b"HdrX", 1), id="no HdrS"),
+        pytest.param(bzimage(lzma.compress(PVH_ELF * 40000)), id="past UNPACKED_MAX"),
     ],
 )
-def test_what_cannot_boot_through_pvh_is_none(image: bytes) -> None:
+def test_what_cannot_boot_through_pvh_is_none(image: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """QEMU then loads the bzImage, as before: a kernel without PVH would not boot from its ELF."""
+    monkeypatch.setattr(vm, "UNPACKED_MAX", len(PVH_ELF) * 1000)
     assert vm.unpack_bzimage(image) is None
 
 
@@ -146,3 +150,72 @@ def test_qemu_loads_the_unpacked_kernel() -> None:
     settings = deployed()
     argv = vm.qemu_argv(settings, vm.Boot("/k/bzImage", None, "tcg", load="/c/vmlinux/ab"))
     assert argv[argv.index("-kernel") + 1] == "/c/vmlinux/ab"
+
+
+def test_a_cache_that_cannot_be_written_boots_the_bzimage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk or a read-only home: QEMU boots the bzImage as it did before, said once a run."""
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(bzimage(lzma.compress(PVH_ELF)))
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache dir would be")
+    assert vm.loadable(str(blocked), str(kernel)) == str(kernel)
+    assert f"booting {kernel} itself: cannot keep its vmlinux in {blocked}/vmlinux" in capsys.readouterr().err
+
+
+def test_a_read_only_cache_is_still_read(tmp_path: Path) -> None:
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(bzimage(lzma.compress(PVH_ELF)))
+    cache = tmp_path / "cache"
+    entry = vm.loadable(str(cache), str(kernel))
+    (cache / "vmlinux").chmod(0o500)
+    os.chmod(entry, 0o400)
+    try:
+        assert vm.loadable(str(cache), str(kernel)) == entry
+    finally:
+        (cache / "vmlinux").chmod(0o700)
+
+
+def test_pruning_takes_interrupted_temp_files_and_tolerates_a_racing_run(tmp_path: Path) -> None:
+    directory = tmp_path / "vmlinux"
+    directory.mkdir()
+    stale, fresh = directory / ".kdevbox-vm-stale", directory / ".kdevbox-vm-writing"
+    for temp in (stale, fresh):
+        temp.write_bytes(b"half a kernel")
+    os.utime(stale, (0, 0))
+    entries = [directory / f"{n:064x}" for n in range(vm.UNPACKED_KEPT + 1)]
+    for n, entry in enumerate(entries):
+        entry.write_bytes(b"ELF")
+        os.utime(entry, (n + 10, n + 10))
+    real_getmtime = os.path.getmtime
+
+    def racing(path: str) -> float:  # another run pruned this one just now
+        if path == str(entries[1]):
+            os.unlink(path)
+        return real_getmtime(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os.path, "getmtime", racing)
+        vm._prune(str(directory), keep=str(entries[-1]))
+    assert sorted(directory.iterdir()) == sorted([fresh, entries[0], *entries[2:]])
+
+
+def test_a_boot_loads_the_unpacked_kernel_unless_bzimage_is_asked(tmp_path: Path) -> None:
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(bzimage(lzma.compress(PVH_ELF)))
+    image = tmp_path / "g1.qcow2"
+    image.write_bytes(b"QFI\xfb")
+    settings = dataclasses.replace(
+        deployed(),
+        image=str(image),
+        default_kernel=str(kernel),
+        building=str(tmp_path / "g1.building"),
+        cache=str(tmp_path / "cache"),
+    )
+    for asked, entry in (([], "pvh"), (["--bzimage"], "bzimage")):
+        argv = ["--settings", "s", "exec", "--accel", "tcg", *asked, "--", "true"]
+        boot = vm._boot(settings, vm.build_parser().parse_args(argv))
+        loaded = options(vm.qemu_argv(settings, boot), "-kernel")[0]
+        assert boot.entry == entry and boot.kernel == str(kernel)
+        assert Path(loaded).read_bytes() == (PVH_ELF if entry == "pvh" else kernel.read_bytes())
