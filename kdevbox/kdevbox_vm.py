@@ -228,6 +228,7 @@ PROTOCOL = 0x206  # its version: payload_offset and payload_length exist from 2.
 PAYLOAD = 0x248  # payload_offset (from the protected-mode code) and payload_length, u32 each
 PVH_NOTE = (b"Xen\0", 18)  # XEN_ELFNOTE_PHYS32_ENTRY: the note QEMU boots an ELF kernel by
 PT_NOTE = 4
+KERNEL_FW_CFG = "opt/kdevbox/bzimage"  # in QEMU's argv: the bzImage booted (PVH loads its vmlinux)
 UNPACKED_MAX = 1 << 30  # bytes: a vmlinux (stripped, as the bzImage holds it) is tens of MB
 UNPACKED_KEPT = 4  # unpacked kernels kept in the cache (the image's, recent builds), newest first
 STALE_TEMP = 3600.0  # seconds after which a temp file in the cache is an interrupted run's
@@ -571,6 +572,8 @@ def qemu_argv(
     argv = [QEMU, "-accel", boot.accel, "-cpu", boot.cpu, "-m", settings.memory, "-smp", str(settings.cpus)]
     argv += ["-display", "none", "-nodefaults", "-no-user-config", "-no-reboot"]
     argv += ["-pidfile", settings.pidfile, "-kernel", boot.load or boot.kernel]
+    # Which bzImage this QEMU boots, for `dump` to find its build (-kernel may be an unpacked copy).
+    argv += ["-fw_cfg", f"name={KERNEL_FW_CFG},string={_opt(boot.kernel)}"]
     if boot.initrd:
         argv += ["-initrd", boot.initrd]
     argv += ["-serial", f"file:{settings.console}"]
@@ -1656,8 +1659,10 @@ def dump_memory(settings: Settings, fmt: str = "elf") -> str:
 def open_hint(settings: Settings, dump: str, pid: int) -> str:
     """How to open a dump: crash (or drgn) with the vmlinux of the kernel QEMU (pid) booted. crash
     reads SLAB and SLUB caches only: a SLOB kernel (tinyconfig's) needs it told not to."""
-    argv = _read(f"/proc/{pid}/cmdline").split(b"\0")
-    kernel = argv[argv.index(b"-kernel") + 1].decode() if b"-kernel" in argv[:-1] else ""
+    argv = [word.decode(errors="replace") for word in _read(f"/proc/{pid}/cmdline").split(b"\0")]
+    named = f"name={KERNEL_FW_CFG},string="
+    given = [word.removeprefix(named).replace(",,", ",") for word in argv if word.startswith(named)]
+    kernel = given[0] if given else ""
     try:
         build = debug_build(kernel, False, settings)
     except Failure as failure:

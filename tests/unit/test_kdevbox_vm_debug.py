@@ -37,9 +37,9 @@ def bzimage(path: Path, version: str = VERSION) -> Path:
     return path
 
 
-def build_dir(root: Path, banner_version: str = VERSION, debug: bool = True) -> Path:
+def build_dir(root: Path, banner_version: str = VERSION, debug: bool = True, dirname: str = "build") -> Path:
     """A kernel build dir as kdevbox makes it: bzImage, vmlinux with its banner, .config, helpers."""
-    build = root / "build" / "kdevbox"
+    build = root / dirname / "kdevbox"
     bzimage(build / "arch/x86/boot/bzImage")
     head, _, rest = banner_version.partition(") ")
     banner = f"Linux version {head}) (gcc (Debian 12.2.0-14) 12.2.0, GNU ld 2.40) {rest}\n"
@@ -346,10 +346,13 @@ def test_debug_runs_gdb_beside_qemu_and_neither_outlives_the_other(
 
 
 def test_the_dump_hint_names_the_booted_builds_vmlinux(tmp_path: Path) -> None:
-    """crash with the vmlinux of the kernel QEMU was given, told to skip slab caches on SLOB."""
-    build = build_dir(tmp_path)
+    """crash with the vmlinux of the bzImage QEMU boots (its unpacked copy is what -kernel names),
+    told to skip slab caches on SLOB."""
+    build = build_dir(tmp_path, dirname="R,D")  # a comma, which QEMU's options double
     kernel = str(build / "arch/x86/boot/bzImage")
-    qemu = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-kernel", kernel])
+    boot = vm.Boot(kernel, None, "tcg", load=str(tmp_path / "cache/vmlinux/0123"))
+    argv = vm.qemu_argv(deployed(), boot)[1:]
+    qemu = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
     try:
         deadline = time.monotonic() + 30
         while (
