@@ -233,7 +233,11 @@ def git_daemon(base: Path, *repos: Path) -> Iterator[str]:
         f"--port={port}",
         *(str(repo) for repo in repos or (base,)),
     ]
-    with serve(argv, port, Path(tempfile.gettempdir()) / f"kdevbox-git-daemon-{port}.log"):
+    # Its log goes with it (the daemon is stopped first): runs left one in /tmp each.
+    with (
+        tempfile.TemporaryDirectory(prefix="kdevbox-git-daemon-") as logs,
+        serve(argv, port, Path(logs) / "git-daemon.log"),
+    ):
         yield f"git://127.0.0.1:{port}"
 
 
