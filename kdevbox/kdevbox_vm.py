@@ -322,7 +322,8 @@ def loadable(cache: str, kernel: str) -> str:
 
 
 def _store_bytes(path: str, data: bytes) -> None:
-    """Written whole and synced before it is renamed into place: a crash leaves no short entry."""
+    """Written to a temp file, synced, renamed over path: a reader never sees half of it, a crash
+    leaves no short file (the cache's entries, the KVM verdict)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kdevbox-vm-")
     try:
@@ -524,12 +525,7 @@ def _load_json(path: str) -> Any:
 
 
 def _store_json(path: str, value: object) -> None:
-    """Written to a temp file renamed over path: a reader never sees half of it."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kdevbox-vm-")
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump(value, file)
-    os.replace(tmp, path)
+    _store_bytes(path, json.dumps(value).encode())
 
 
 def choose_accel(settings: Settings, requested: str | None, kernel: str) -> Verdict:

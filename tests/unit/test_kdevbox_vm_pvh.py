@@ -146,12 +146,6 @@ def test_the_cache_keeps_the_kernels_used_last(tmp_path: Path) -> None:
     assert os.stat(used[0]).st_ino == made
 
 
-def test_qemu_loads_the_unpacked_kernel() -> None:
-    settings = deployed()
-    argv = vm.qemu_argv(settings, vm.Boot("/k/bzImage", None, "tcg", load="/c/vmlinux/ab"))
-    assert argv[argv.index("-kernel") + 1] == "/c/vmlinux/ab"
-
-
 def test_a_cache_that_cannot_be_written_boots_the_bzimage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
