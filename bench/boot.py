@@ -126,8 +126,9 @@ def with_kvm(root: Path, ours: str, theirs: str, count: int, bound: float) -> No
     )
 
 
-def main() -> None:
-    count = runs(bench_parser(__doc__).parse_args().quick)
+def needs() -> None:
+    """What vng needs on this machine (boot and loop run it here): QEMU, and Debian's kernel with its
+    modules, busybox for its initramfs."""
     subprocess.run(
         ["apt-get", "install", "-y", "-q", "linux-image-amd64", "busybox-static", "qemu-system-x86"],
         check=True,
@@ -135,28 +136,37 @@ def main() -> None:
     )
     if shutil.which("vng") is None:
         raise SystemExit("no vng: pip install -e '.[bench]'")
-    debian = sorted(glob.glob("/boot/vmlinuz-*-amd64"))[-1]
-    with ExitStack() as stack:
-        root, inventory = bench_host(stack)
-        pyinfra(inventory, GUEST_IMAGE)
-        pyinfra(inventory, KERNEL)
-        image_kernel = f"/home/{USER}/.local/share/kdevbox/guests/bench.vmlinuz"
-        build = f"/home/{USER}/build/kdevbox/arch/x86/boot/bzImage"
 
-        for label, ours, theirs in (
-            (f"Debian kernel ({Path(debian).name})", image_kernel, debian),
-            ("kdevbox tinyconfig + guest build", build, str(root) + build),
-        ):
-            print(f"{label}: boot -> `uname -r` -> power off, median of {count}, {vm(root, 'accel').strip()}")
-            exec_ = timed(partial(kdevbox_exec, root, ours), count)
-            systemd = timed(partial(kdevbox_exec, root, ours, "--systemd"), count)
-            theirs_ = timed(partial(vng, theirs, "--disable-kvm"), count)
-            print(row("kdevbox-vm exec", exec_))
-            print(row("kdevbox-vm exec --systemd", systemd))
-            print(row("vng --exec", theirs_))
-            print(f"  kdevbox-vm exec / vng: {ratio(exec_[0], theirs_[0])}")
-            print(breakdown(root, ours))
-        with_kvm(root, build, str(root) + build, count, KVM_BOUND_QUICK if count == 1 else VNG_TIMEOUT)
+
+def measure(root: Path, inventory: Path, count: int) -> None:
+    """The figures, on a bench_host (the guest image and the kernel are built first where missing)."""
+    needs()
+    debian = sorted(glob.glob("/boot/vmlinuz-*-amd64"))[-1]
+    pyinfra(inventory, GUEST_IMAGE)
+    pyinfra(inventory, KERNEL)
+    image_kernel = f"/home/{USER}/.local/share/kdevbox/guests/bench.vmlinuz"
+    build = f"/home/{USER}/build/kdevbox/arch/x86/boot/bzImage"
+
+    for label, ours, theirs in (
+        (f"Debian kernel ({Path(debian).name})", image_kernel, debian),
+        ("kdevbox tinyconfig + guest build", build, str(root) + build),
+    ):
+        print(f"{label}: boot -> `uname -r` -> power off, median of {count}, {vm(root, 'accel').strip()}")
+        exec_ = timed(partial(kdevbox_exec, root, ours), count)
+        systemd = timed(partial(kdevbox_exec, root, ours, "--systemd"), count)
+        theirs_ = timed(partial(vng, theirs, "--disable-kvm"), count)
+        print(row("kdevbox-vm exec", exec_))
+        print(row("kdevbox-vm exec --systemd", systemd))
+        print(row("vng --exec", theirs_))
+        print(f"  kdevbox-vm exec / vng: {ratio(exec_[0], theirs_[0])}")
+        print(breakdown(root, ours))
+    with_kvm(root, build, str(root) + build, count, KVM_BOUND_QUICK if count == 1 else VNG_TIMEOUT)
+
+
+def main() -> None:
+    count = runs(bench_parser(__doc__).parse_args().quick)
+    with ExitStack() as stack:
+        measure(*bench_host(stack), count)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from bench.options import bench_parser
 from kdevbox.config import Kernel
 from kdevbox.kconfig import fragment_text
 
+TREE = "/usr/src/linux-source-6.1.tar.xz"  # linux-source-6.1's tarball
+
 
 def timed(command: str, cwd: Path, env: dict[str, str]) -> float:
     start = time.monotonic()
@@ -37,19 +39,15 @@ def entries(path: Path) -> int:
     return len(json.loads(path.read_text()))
 
 
-def main() -> None:
-    parser = bench_parser(__doc__)
-    parser.add_argument("--tree", default="/usr/src/linux-source-6.1.tar.xz", help="kernel source tarball")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
-
+def measure(tree: str, jobs: int, quick: bool) -> None:
+    """The figures for the kernel tarball tree, built with jobs jobs; quick: see the module's doc."""
     with tempfile.TemporaryDirectory(prefix="kdevbox-kbench-") as tmp:
         work = Path(tmp)
         src, build = work / "src", work / "build"
         src.mkdir()
-        subprocess.run(["tar", "-xf", args.tree, "-C", str(src), "--strip-components=1"], check=True)
+        subprocess.run(["tar", "-xf", tree, "-C", str(src), "--strip-components=1"], check=True)
         env = {**os.environ, "CCACHE_DIR": str(work / "ccache")}
-        make = f"make -s -C {src} O={build} -j{args.jobs}"
+        make = f"make -s -C {src} O={build} -j{jobs}"
         (work / "frag.config").write_text(fragment_text(Kernel(base="tinyconfig", fragments=["guest"])))
         timed(f"{make} tinyconfig", work, env)
         timed(
@@ -60,9 +58,9 @@ def main() -> None:
         timed(f"{make} olddefconfig", work, env)
 
         build_cmd = f'{make} CC="ccache gcc"'
-        print(f"kernel build, tinyconfig + guest fragment, -j{args.jobs}, ccache")
+        print(f"kernel build, tinyconfig + guest fragment, -j{jobs}, ccache")
         print(f"  cold (empty ccache):  {timed(build_cmd, work, env):7.1f} s")
-        if not args.quick:
+        if not quick:
             timed(f"{make} clean", work, env)
             print(f"  warm (after clean):   {timed(build_cmd, work, env):7.1f} s")
 
@@ -75,7 +73,7 @@ def main() -> None:
         if shutil.which("bear"):
             timed(f"{make} clean", work, env)
             bear = work / "bear.json"
-            target, what = (" init/", "init/ only") if args.quick else ("", "clean build")
+            target, what = (" init/", "init/ only") if quick else ("", "clean build")
             seconds = timed(f"bear --output {bear} -- {build_cmd}{target}", work, env)
             label = f"bear ({what}, warm ccache):"
             print(f"  {label:<38}{seconds:7.1f} s  {entries(bear):6d} entries")
@@ -95,6 +93,14 @@ def main() -> None:
             print(f"    of which parsing the build log:     {parse:7.1f} s")
         else:
             print("  compiledb: not on PATH (pip install compiledb)")
+
+
+def main() -> None:
+    parser = bench_parser(__doc__)
+    parser.add_argument("--tree", default=TREE, help="kernel source tarball")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    measure(args.tree, args.jobs, args.quick)
 
 
 if __name__ == "__main__":

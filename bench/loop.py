@@ -18,7 +18,6 @@ not work.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import subprocess
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.boot import vng
+from bench.boot import needs, vng
 from bench.guest_boot import GUEST_IMAGE, USER, bench_host, pyinfra, vm
 from bench.options import bench_parser, runs
 from tests.setups import KERNEL
@@ -84,21 +83,19 @@ def medians(cycles: list[list[float]]) -> list[float]:
     return [statistics.median(column) for column in zip(*cycles, strict=True)]
 
 
-def main() -> None:
-    count = runs(bench_parser(__doc__).parse_args().quick)
-    if shutil.which("vng") is None:
-        raise SystemExit("no vng: pip install -e '.[bench]'")
-    with ExitStack() as stack:
-        root, inventory = bench_host(stack)
-        pyinfra(inventory, GUEST_IMAGE)
-        pyinfra(inventory, KERNEL)
-        accel = vm(root, "accel").strip()
-        noop = statistics.median(pyinfra(inventory, KERNEL) for _ in range(count))
-        ours = medians([kdevbox_cycle(root, inventory, f"kdevbox {n}") for n in range(count)])
-        # vng's rebuild is make alone: put the tree back where kdevbox's deploy left it afterwards.
-        # vng gets the accelerator kdevbox-vm uses: KVM first would hang where /dev/kvm runs nothing.
-        theirs = medians([vng_cycle(root, f"vng {n}", accel) for n in range(count)])
-        pyinfra(inventory, KERNEL)
+def measure(root: Path, inventory: Path, count: int) -> None:
+    """The figures, on a bench_host (the guest image and the kernel are built first where missing);
+    the tree is left as kdevbox's deploy builds it."""
+    needs()
+    pyinfra(inventory, GUEST_IMAGE)
+    pyinfra(inventory, KERNEL)
+    accel = vm(root, "accel").strip()
+    noop = statistics.median(pyinfra(inventory, KERNEL) for _ in range(count))
+    ours = medians([kdevbox_cycle(root, inventory, f"kdevbox {n}") for n in range(count)])
+    # vng's rebuild is make alone: put the tree back where kdevbox's deploy left it afterwards.
+    # vng gets the accelerator kdevbox-vm uses: KVM first would hang where /dev/kvm runs nothing.
+    theirs = medians([vng_cycle(root, f"vng {n}", accel) for n in range(count)])
+    pyinfra(inventory, KERNEL)
 
     print(f"one-line change in {EDITED} -> rebuild -> boot, `uname -v` shows it -> power off")
     print(f"median of {count}, tinyconfig + guest (linux-source-6.1), {accel}, seconds")
@@ -110,6 +107,12 @@ def main() -> None:
         print(f"  {label:<34} {rebuild:8.1f} {boot:9.1f} {rebuild + boot:7.1f}")
     print(f"  kdevbox / virtme-ng: x{sum(ours) / sum(theirs):.2f}")
     print(f"no-op deploys/kernel.py on the built tree: {noop:.1f} s")
+
+
+def main() -> None:
+    count = runs(bench_parser(__doc__).parse_args().quick)
+    with ExitStack() as stack:
+        measure(*bench_host(stack), count)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from tests import testhosts
 from tests.neovim_stand_in import build_plugin_repos, build_release_tarball
 from tests.setups import DEVBOX, LEAN, EditorUpstreams, write_inventory
 
+HOST_COUNTS = (1, 4, 8)  # host counts the full run times
 PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "devbox.yml"
 
 
@@ -93,15 +94,8 @@ def timed(action: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = bench_parser(__doc__)
-    parser.add_argument("--hosts", default="1,4,8", help="host counts to time (comma-separated)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
-    args = parser.parse_args()
-    counts = [1] if args.quick else sorted(int(n) for n in args.hosts.split(","))
-    if args.quick:
-        args.repeat = 1
-
+def measure(counts: list[int], repeat: int) -> None:
+    """The figures for each host count in counts (ascending), each the median of repeat runs."""
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kdevbox-bench-")))
         repos = build_plugin_repos(work / "repos")
@@ -126,12 +120,12 @@ def main() -> None:
 
         print(f"provisioning {counts[-1]} hosts (not timed)...", flush=True)
         run_pyinfra(inventory(counts[-1]))
-        print("\nno-op rerun of deploys/devbox.py (pyinfra CLI, median of", args.repeat, "runs)")
+        print("\nno-op rerun of deploys/devbox.py (pyinfra CLI, median of", repeat, "runs)")
         base = None
         for count in counts:
             path = inventory(count)
             assert run_pyinfra(path) == 0, "the rerun is not a no-op"
-            seconds = timed(functools.partial(run_pyinfra, path), args.repeat)
+            seconds = timed(functools.partial(run_pyinfra, path), repeat)
             base = base or seconds
             print(f"  {count:>2} host(s): {seconds:6.2f} s   x{seconds / base:.2f} of 1 host")
 
@@ -141,9 +135,22 @@ def main() -> None:
         print("  ansible converge:", run_ansible(hosts[0], variables, work))
         print("  ansible rerun:   ", run_ansible(hosts[0], variables, work))
         one = inventory(1)
-        py = timed(functools.partial(run_pyinfra, one), args.repeat)
-        ans = timed(functools.partial(run_ansible, hosts[0], variables, work), args.repeat)
+        py = timed(functools.partial(run_pyinfra, one), repeat)
+        ans = timed(functools.partial(run_ansible, hosts[0], variables, work), repeat)
         print(f"  pyinfra  {py:6.2f} s\n  ansible  {ans:6.2f} s\n  ansible/pyinfra = {ans / py:.2f}")
+
+
+def main() -> None:
+    parser = bench_parser(__doc__)
+    parser.add_argument(
+        "--hosts", default=",".join(map(str, HOST_COUNTS)), help="host counts to time (comma-separated)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
+    args = parser.parse_args()
+    if args.quick:
+        measure([1], 1)
+    else:
+        measure(sorted(int(n) for n in args.hosts.split(",")), args.repeat)
 
 
 if __name__ == "__main__":
