@@ -44,6 +44,9 @@ STEP_GOOD = 0
 STEP_BAD = 1
 STEP_SKIP = 125  # the commit does not build: git bisect tries one beside it
 STEP_ABORT = 128  # the step could not be judged (kdevbox-vm could not boot anything): stop the bisect
+VERDICT_NAMES = {STEP_GOOD: "good", STEP_BAD: "bad", STEP_SKIP: "skip", STEP_ABORT: "abort"}
+# What a judged commit was to the bisect: a step git bisect run chose, or an end checked first.
+STEP_ROLE, BAD_END, GOOD_END = "step", "BAD", "GOOD"
 
 # kdevbox-vm exec --json's outcome (kdevbox/kdevbox_vm.py) says what ended the run: "exited" is the
 # command's own status; the guest's end (panic, oops, boot-stalled, lost, timeout) fails the commit;
@@ -693,14 +696,15 @@ def step_record(path: str, record: dict[str, Any]) -> None:
         file.write(json.dumps(record) + "\n")
 
 
-def cmd_bisect_step(settings: Settings, args: argparse.Namespace) -> int:
-    """One step of `git bisect run` (this program runs itself): build the worktree's commit, boot CMD
-    up to --tries times, answer git bisect with the step's verdict; the step's log and record kept."""
+def judge(settings: Settings, args: argparse.Namespace, role: str) -> tuple[int, str]:
+    """Build the worktree's commit and boot CMD up to --tries times: its verdict (git bisect run's
+    exit status) and its log; its record kept with role (a step, or an end checked first)."""
     begun = time.monotonic()
     commit = git(settings.worktree, "rev-parse", "HEAD").strip()
     logs = settings.logs("bisect")
-    number = len(read_steps(posixpath.join(logs, "steps.jsonl"))) + 1
-    log_path = posixpath.join(logs, f"step-{number:02d}-{commit[:12]}.log")
+    steps = read_steps(posixpath.join(logs, "steps.jsonl"))
+    label = f"step-{sum(step['role'] == STEP_ROLE for step in steps) + 1:02d}" if role == STEP_ROLE else role
+    log_path = posixpath.join(logs, f"{label.lower()}-{commit[:12]}.log")
     build_dir = settings.build_dir(args.w1)
     runs: list[CommandRun] = []
     with open(log_path, "w", encoding="utf-8") as log:
@@ -710,22 +714,52 @@ def cmd_bisect_step(settings: Settings, args: argparse.Namespace) -> int:
             if runs[-1].ok or runs[-1].outcome in NO_VERDICT:
                 break
     verdict = step_verdict(built, runs)
-    named = {STEP_GOOD: "good", STEP_BAD: "bad", STEP_SKIP: "skip", STEP_ABORT: "abort"}[verdict]
+    named = VERDICT_NAMES[verdict]
+    seconds = time.monotonic() - begun
     step_record(
         posixpath.join(logs, "steps.jsonl"),
         {
+            "role": role,
             "commit": commit,
             "subject": subject(settings.worktree, commit),
             "built": built,
             "build_seconds": round(build_seconds, 1),
             "tries": [run.summary for run in runs],
             "verdict": named,
-            "seconds": round(time.monotonic() - begun, 1),
+            "seconds": round(seconds, 1),
             "log": log_path,
         },
     )
-    say(f"step {number}: {commit[:12]} {named} ({time.monotonic() - begun:.0f} s, log: {log_path})")
-    return verdict
+    shown = label.replace("-", " ") if role == STEP_ROLE else f"checking {role}"
+    say(f"{shown}: {commit[:12]} {named} ({seconds:.0f} s, log: {log_path})")
+    return verdict, log_path
+
+
+def cmd_bisect_step(settings: Settings, args: argparse.Namespace) -> int:
+    """One step of `git bisect run` (this program runs itself): judge the worktree's commit."""
+    return judge(settings, args, STEP_ROLE)[0]
+
+
+def check_ends(settings: Settings, args: argparse.Namespace, good: str, bad: str) -> None:
+    """BAD must fail CMD and GOOD pass it before git bisect takes them on trust: a BAD that passes (a
+    flaky test, a CMD that tests something else) would come out as its own first bad commit, a GOOD
+    that fails as the commit after it. BAD first: it is built already when the series was."""
+    for role, commit, wanted in ((BAD_END, bad, STEP_BAD), (GOOD_END, good, STEP_GOOD)):
+        checkout(settings, commit)
+        verdict, log = judge(settings, args, role)
+        given = args.bad if role == BAD_END else args.good
+        if verdict == wanted:
+            continue
+        if verdict == STEP_SKIP:
+            raise Failure(f"{role} {given} does not build: give one that builds (its log: {log})")
+        if verdict == STEP_ABORT:
+            raise Failure(f"{role} {given} could not be judged: kdevbox-vm ran nothing (its log: {log})")
+        if role == BAD_END:
+            raise Failure(
+                f"BAD {given} passes CMD: nothing to bisect (a flaky test fails only now and then: "
+                f"--tries N; its log: {log})"
+            )
+        raise Failure(f"GOOD {given} fails CMD too: give an older good commit (its log: {log})")
 
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit$", re.M)
@@ -752,13 +786,15 @@ def read_steps(path: str) -> list[dict[str, Any]]:
 
 
 def steps_table(steps: list[dict[str, Any]]) -> str:
-    """One row per bisect step, as git bisect run took them."""
+    """One row per commit judged: the ends checked first (BAD, GOOD), then the steps as git bisect
+    run took them."""
     if not steps:
         return "no step ran"
     head = ["step", "commit", "subject", "build", "tries", "verdict", "seconds"]
+    numbers = iter(range(1, len(steps) + 1))
     rows = [head] + [
         [
-            str(number),
+            str(next(numbers)) if step["role"] == STEP_ROLE else step["role"],
             step["commit"][:12],
             step["subject"][:40],
             "ok" if step["built"] else "FAILED",
@@ -766,7 +802,7 @@ def steps_table(steps: list[dict[str, Any]]) -> str:
             step["verdict"],
             f"{step['seconds']:.0f}",
         ]
-        for number, step in enumerate(steps, 1)
+        for step in steps
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
@@ -787,6 +823,8 @@ def cmd_bisect(settings: Settings, args: argparse.Namespace) -> int:
         shutil.rmtree(logs, ignore_errors=True)
         os.makedirs(logs)
         checkout(settings, bad)
+        if not args.trust_ends:
+            check_ends(settings, args, good, bad)
         step = [sys.executable, "-I", os.path.abspath(__file__), "--settings", args.settings, "bisect-step"]
         step += ["--tries", str(args.tries), "--timeout", f"{args.timeout:g}", *(["--w1"] if args.w1 else [])]
         step += ["--", *args.command]
@@ -886,6 +924,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bisect.add_argument(
         "--tries", type=TRIES, default=1, help="runs of CMD before a commit is bad (flaky tests)"
+    )
+    bisect.add_argument(
+        "--trust-ends",
+        action="store_true",
+        help="do not first check that BAD fails CMD and GOOD passes it (two builds and boots fewer)",
     )
     bisect.add_argument("good", metavar="GOOD")
     bisect.add_argument("bad", metavar="BAD")

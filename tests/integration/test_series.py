@@ -206,6 +206,9 @@ def test_series_check_and_bisect(series_lab: Lab) -> None:
     head = lab.git("rev-parse", "--short=12", BRANCH).strip()
     assert bisected.stdout.splitlines()[-1] == f"first bad commit: {head} uname: mark the release"
     steps = [line.split() for line in bisected.stdout.splitlines()[1:-1]]
+    # Its ends judged first, on their own kernels: the commit named really fails the test.
+    tag = lab.git("rev-parse", "--short=12", f"{TAG}^{{commit}}").strip()
+    assert [step[:2] + step[-2:-1] for step in steps[:2]] == [["BAD", head, "bad"], ["GOOD", tag, "good"]]
     skipped = lab.git("rev-parse", "--short=12", f"{BRANCH}~3").strip()
     assert [step[1] for step in steps if step[-2] == "skip"] == [skipped], bisected.stdout
     assert lab.run("git", "-C", WORK + "/src", "bisect", "log").returncode != 0  # ended, not left

@@ -406,10 +406,18 @@ def test_bisect_skips_what_does_not_build_and_names_the_first_bad(repo: Repo) ->
     done = repo.kernel("bisect", "base", "main", "--", "true")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == f"first bad commit: {commits[5][:12]} breaks"
-    steps = [line.split() for line in done.stdout.splitlines()[1:-1]]
-    assert steps[0][1:4] == [commits[2][:12], "nobuild", "FAILED"] and steps[0][-2] == "skip"
+    rows = [line.split() for line in done.stdout.splitlines()[1:-1]]
+    # The ends are checked first: BAD fails the test, GOOD passes it; then git bisect's steps.
+    assert [row[:2] + row[-2:-1] for row in rows[:2]] == [
+        ["BAD", commits[5][:12], "bad"],
+        ["GOOD", repo.git("rev-parse", "--short=12", "base").strip(), "good"],
+    ]
+    steps = rows[2:]
+    assert steps[0][:4] == ["1", commits[2][:12], "nobuild", "FAILED"] and steps[0][-2] == "skip"
     assert {step[-2] for step in steps[1:]} == {"good"}
-    assert len(list((repo.tmp / "work/logs/bisect").glob("step-*.log"))) == len(steps)
+    logs = repo.tmp / "work/logs/bisect"
+    assert len(list(logs.glob("step-*.log"))) == len(steps)
+    assert [len(list(logs.glob(f"{end}-*.log"))) for end in ("bad", "good")] == [1, 1]
     assert repo.state() == before
     assert (
         subprocess.run(["git", "-C", str(repo.worktree), "bisect", "log"], capture_output=True).returncode
@@ -437,6 +445,33 @@ def test_bisect_tries_flaky_tests_and_counts_a_panic_bad(repo: Repo) -> None:
     retried = repo.kernel("bisect", "--tries", "3", "base", "main", "--", "true")
     assert retried.stdout.splitlines()[-1] == f"first bad commit: {flaky[:12]} two", retried.stdout
     assert "panic" in retried.stdout
+
+
+def test_bisect_refuses_ends_that_are_not_what_they_say(repo: Repo) -> None:
+    """A BAD that passes would come out as its own first bad commit, a GOOD that fails as the one
+    after it: each is built and run first, and a wrong one stops the bisect, saying which and why."""
+    commits = repo.series()
+    commits.append(repo.commit("still broken", kernel__b_c="int b;\n/* later */\n"))
+    before = repo.state()
+    # main~1: breaks (fails the test), main~2: style (passes), main~4: nobuild.
+    for good, bad, said in (
+        ("base", "main~2", "BAD main~2 passes CMD: nothing to bisect (a flaky test fails only now and then"),
+        ("base", "main~4", "BAD main~4 does not build: give one that builds"),
+        ("main~1", "main", "GOOD main~1 fails CMD too: give an older good commit"),
+        ("main~4", "main", "GOOD main~4 does not build: give one that builds"),
+    ):
+        done = repo.kernel("bisect", good, bad, "--", "true")
+        assert done.returncode == kk.EXIT_FAILED and said in done.stderr, done.stderr
+        assert done.stdout == "" and said in done.stderr.splitlines()[-1]
+        assert Path(done.stderr.rsplit("its log: ", 1)[1].rstrip(")\n")).is_file(), done.stderr
+    bisecting = subprocess.run(["git", "-C", str(repo.worktree), "bisect", "log"], capture_output=True)
+    assert bisecting.returncode != 0 and repo.state() == before
+    # --trust-ends: git bisect takes them as given, two builds and boots fewer, and a BAD that passes
+    # comes out as its own first bad commit.
+    trusted = repo.kernel("bisect", "--trust-ends", "base", "main~2", "--", "true")
+    assert trusted.returncode == 0, trusted.stderr
+    assert trusted.stdout.splitlines()[-1] == f"first bad commit: {commits[4][:12]} style"
+    assert [row.split()[0] for row in trusted.stdout.splitlines()[1:-1]] == ["1", "2"], trusted.stdout
 
 
 def test_bad_input_refused_before_anything_is_checked_out(repo: Repo) -> None:
@@ -480,7 +515,8 @@ def test_sigterm_stops_the_build_and_leaves_everything_as_it_was(repo: Repo, com
     repo.commit("hangs", HANG="x\n")
     repo.commit("after", kernel__b_c="int b;\n")
     before = repo.state()
-    # The build of "hangs" starts and does not end: the series' second commit, bisect's first step.
+    # The build of "hangs" starts and does not end: the series' second commit; bisect's check of BAD
+    # (its tree has HANG too).
     args = ["series", "main~2..main"] if command == "series" else ["bisect", "main~2", "main", "--", "true"]
     running = repo.start(*args)
     make = int(wait_for(repo.tmp / "work/build/make.pid"))
