@@ -60,7 +60,8 @@ def bench_host(stack: ExitStack) -> tuple[Path, Path]:
     url = stack.enter_context(testhosts.git_daemon(repo.parent, repo))
     root = stack.enter_context(testhosts.throwaway_rootfs(work / "host"))
     guest = {"name": "bench", "size": "3G", "ssh_port": testhosts.free_port(), "memory": "1G"}
-    kernel = guest_kernel_settings(f"{url}/{repo.name}", fragments=["guest"])  # what the figures are of
+    # What the figures are of: tinyconfig + guest alone.
+    kernel = guest_kernel_settings(f"{url}/{repo.name}", fragments=["guest"], options=[])
     inventory = write_inventory(
         work / "setup", [(f"@chroot{root}", {"user": USER, "guest": guest, "kernel": kernel})]
     )

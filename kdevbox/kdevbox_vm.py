@@ -57,6 +57,8 @@ TTY = {role: f"ttyS{index}" for index, role in enumerate(SERIAL_ROLES)}
 EXEC_PARAM = "kdevbox.exec"  # kernel parameter: base64 of the shell command line exec-init runs
 NET_PARAM = "kdevbox.net"  # kernel parameter: present, exec-init brings up the NIC on USER_NET
 USER_NET = {"address": "10.0.2.15/24", "gateway": "10.0.2.2", "dns": "10.0.2.3"}  # QEMU's user network
+MODULES_PARAM = "kdevbox.modules"  # kernel parameter: present, the guest mounts MODULES_TAG on /lib/modules
+MODULES_TAG = "kdevbox-modules"  # the 9p share of the booted build's modules (stage_modules)
 STDIN_END = "kdevbox-stdin-end"  # the line after the command's stdin (no base64 line looks like it)
 READY_MARKER = "kdevbox-guest-ready"  # the whole guest's console line once sshd listens
 INIT_MARK = "kdevbox-exec: init at"  # exec-init's console line when it starts (+ uptime, " s")
@@ -173,6 +175,7 @@ class Boot:
     accel: str  # kvm or tcg
     append: tuple[str, ...] = ()  # kernel parameters after BASE_APPEND (kdevbox-vm debug's nokaslr)
     load: str | None = None  # what QEMU loads instead: the bzImage's vmlinux, booted through PVH
+    modules: str | None = None  # the build's staged modules (its /lib/modules), shared with the guest
 
     @property
     def entry(self) -> str:
@@ -572,6 +575,10 @@ def qemu_argv(
     argv += ["-fw_cfg", f"name={KERNEL_FW_CFG},string={_opt(boot.kernel)}"]
     if boot.initrd:
         argv += ["-initrd", boot.initrd]
+    if boot.modules:  # read-only: the guest's root may load them, not change the build
+        append.append(MODULES_PARAM)
+        share = f"local,path={_opt(boot.modules)},mount_tag={MODULES_TAG},security_model=none,readonly=on"
+        argv += ["-virtfs", share]
     argv += ["-serial", f"file:{settings.console}"]
     if one_shot is not None:
         append += [f"init={settings.exec_init}", f"{EXEC_PARAM}={command}"]
@@ -597,6 +604,126 @@ def qemu_argv(
     # QMP for kdevbox-vm dump; vmcoreinfo hands the kernel's own (KASLR offset, release) to the dump.
     argv += ["-qmp", f"unix:{_opt(settings.qmp)},server=on,wait=off", "-device", "vmcoreinfo", *extra]
     return argv
+
+
+# --- the booted build's modules in the guest -------------------------------------------------------
+# The guest's /lib/modules has the image's Debian kernel's modules; a kdevbox build's are in its build
+# dir. kdevbox-vm stages them as modules_install would lay them out, with hard links to the build's
+# own .ko files (no copies: gdb's lx-symbols, walking the build dir, finds the same files) and
+# depmod's index, and QEMU shares that read-only for the guest to mount on /lib/modules, as virtme-ng
+# does with its .virtme_mods. Made again whenever a module (or the release) changed.
+BZIMAGE_IN_BUILD = ("arch", "x86", "boot", "bzImage")
+MODULES_STAGE = ".kdevbox-modules"  # in a build dir: <stage>/lib/modules/<release>
+STAGED_STAMP = "staged"  # in the stage: what it was made from (a digest of names, sizes and times)
+DEPMOD_DIRS = ("/usr/sbin", "/sbin")  # depmod's home, not on a user's PATH on Debian
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")  # a kernel release, as a path component
+MODULE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9._+,/-]+?(?:\.ko|\.o)$")
+
+
+def build_dir_of(kernel: str) -> str | None:
+    """The kernel build (O= dir) whose bzImage kernel is, by its place in it; None for another file."""
+    parts = os.path.realpath(kernel).split(os.sep)
+    if tuple(parts[-len(BZIMAGE_IN_BUILD) :]) != BZIMAGE_IN_BUILD:
+        return None
+    return os.sep.join(parts[: -len(BZIMAGE_IN_BUILD)])
+
+
+def module_files(build: str) -> list[str] | None:
+    """The build's modules (paths in it, from modules.order), None when it has no module support."""
+    try:
+        config = _read(os.path.join(build, ".config")).decode(errors="replace").splitlines()
+        with open(os.path.join(build, "modules.order"), encoding="utf-8", errors="replace") as file:
+            order = [line.strip() for line in file if line.strip()]
+    except OSError:
+        return None
+    if "CONFIG_MODULES=y" not in config:
+        return None
+    # Up to 6.1 modules.order names the .ko files, from 6.2 the .o files they are linked from.
+    return [line.rsplit(".", 1)[0] + ".ko" for line in order if MODULE_PATH.match(line)]
+
+
+def _stage_digest(build: str, release: str, modules: list[str]) -> str:
+    digest = hashlib.sha256(release.encode())
+    for name in [*modules, "modules.builtin", "modules.builtin.modinfo"]:
+        try:
+            info = os.stat(os.path.join(build, name))
+        except OSError:
+            continue
+        digest.update(f"{name} {info.st_ino} {info.st_size} {info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _depmod() -> str | None:
+    found = shutil.which("depmod")
+    return found or next((p for d in DEPMOD_DIRS if os.access(p := os.path.join(d, "depmod"), os.X_OK)), None)
+
+
+def _lay_out(build: str, base: str, release: str, modules: list[str], depmod: str) -> None:
+    """modules_install's layout under base (lib/modules/release: kernel/<path>.ko, modules.order,
+    modules.builtin*), then depmod's index of it."""
+    target = os.path.join(base, "lib", "modules", release)
+    for module in modules:
+        placed = os.path.join(target, "kernel", module)
+        os.makedirs(os.path.dirname(placed), exist_ok=True)
+        try:
+            os.link(os.path.join(build, module), placed)
+        except OSError:  # a file system without hard links: a copy
+            shutil.copyfile(os.path.join(build, module), placed)
+    with open(os.path.join(target, "modules.order"), "w", encoding="utf-8") as file:
+        file.writelines(f"kernel/{module}\n" for module in modules)
+    for name in ("modules.builtin", "modules.builtin.modinfo"):
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(os.path.join(build, name), os.path.join(target, name))
+    subprocess.run([depmod, "-b", base, release], check=True, capture_output=True)
+
+
+def stage_modules(kernel: str) -> str | None:
+    """The dir to share as the guest's /lib/modules when kernel is a build's bzImage with modules:
+    <build>/.kdevbox-modules/lib/modules, made (again) when a module changed. None otherwise, and
+    when it cannot be made (said): the guest boots as before, without them."""
+    build = build_dir_of(kernel)
+    modules = module_files(build) if build else None
+    if build is None or modules is None:
+        return None
+    release = bzimage_version(kernel).split(" ", 1)[0]
+    stage = os.path.join(build, MODULES_STAGE)
+    shared = os.path.join(stage, "lib", "modules")
+    if not RELEASE.match(release):
+        say(f"booting without {build}'s modules: its release {release!r} names no directory")
+        return None
+    digest = _stage_digest(build, release, modules)
+    with contextlib.suppress(OSError):
+        if _read(os.path.join(stage, STAGED_STAMP)).decode() == digest:
+            return shared
+    depmod = _depmod()
+    if depmod is None:
+        say(f"booting without {build}'s modules: no depmod to index them (install kmod)")
+        return None
+    try:
+        made = tempfile.mkdtemp(prefix=f"{MODULES_STAGE}.", dir=build)
+    except OSError as error:
+        say(f"booting without {build}'s modules: cannot stage them there: {error.strerror}")
+        return None
+    aside = f"{made}.old"
+    try:
+        _lay_out(build, made, release, modules, depmod)
+        _store_bytes(os.path.join(made, STAGED_STAMP), digest.encode())
+        os.chmod(made, 0o755)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(stage, aside)
+        os.rename(made, stage)
+    except (OSError, subprocess.CalledProcessError) as error:
+        why = (
+            error.stderr.decode(errors="replace").strip()
+            if isinstance(error, subprocess.CalledProcessError)
+            else error.strerror
+        )
+        say(f"booting without {build}'s modules: staging them failed: {why}")
+        return None
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
+    return shared
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -1167,7 +1294,7 @@ def _boot(settings: Settings, args: argparse.Namespace) -> Boot:
     verdict = choose_accel(settings, args.accel, kernel)
     tell_accel(verdict)
     load = None if args.bzimage else loadable(settings.cache, kernel)
-    return Boot(kernel, initrd, verdict.accel, load=load)
+    return Boot(kernel, initrd, verdict.accel, load=load, modules=stage_modules(kernel))
 
 
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
@@ -1260,6 +1387,7 @@ def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
             "accel": boot.accel if boot else None,
             "kernel": boot.kernel if boot else None,
             "entry": boot.entry if boot else None,
+            "modules": boot.modules if boot else None,
             "console": settings.console,
             "stdout": out.text,
             "stderr": err.text,
@@ -1342,6 +1470,7 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
                     "accel": boot.accel if boot else None,
                     "kernel": boot.kernel if boot else None,
                     "entry": boot.entry if boot else None,
+                    "modules": boot.modules if boot else None,
                     "tap": settings.kselftest_tap,
                     "console": settings.console,
                     "targets": count_results(tests),
@@ -1366,7 +1495,6 @@ QMP_SECONDS = 600.0  # a dump of a few GiB to a slow disk
 # A one-shot boot's command when none is given: the guest idles until gdb quits.
 IDLE_COMMAND = "while :; do sleep 3600; done"
 KERNEL_VERSION_FIELD = 0x20E  # the bzImage header's pointer (- 0x200) to its version string
-BZIMAGE_IN_BUILD = ("arch", "x86", "boot", "bzImage")
 DEBUG_FIX = "add debug to kernel.fragments and run kdevbox's deploys/kernel.py"
 DUMP_FORMATS = ("elf", "kdump-zlib")
 
@@ -1421,12 +1549,11 @@ def debug_build(kernel: str, given: bool, settings: Settings) -> DebugBuild:
     (bzImage at arch/x86/boot/), its vmlinux the same build, DWARF and the kernel's gdb helpers."""
     option = f"--kernel {kernel}" if given else f"the kernel {kernel}"
     status = EXIT_USAGE if given else EXIT_FAILED
-    real = os.path.realpath(kernel)
-    parts = real.split(os.sep)
-    if kernel == settings.vmlinuz or tuple(parts[-len(BZIMAGE_IN_BUILD) :]) != BZIMAGE_IN_BUILD:
+    build_dir = build_dir_of(kernel)
+    if kernel == settings.vmlinuz or build_dir is None:
         fix = "give a kdevbox build's arch/x86/boot/bzImage" if given else DEBUG_FIX
         raise Failure(f"{option} is no kernel build's bzImage (no vmlinux beside it): {fix}", status)
-    build = DebugBuild(os.sep.join(parts[: -len(BZIMAGE_IN_BUILD)]))
+    build = DebugBuild(build_dir)
     owner = os.stat(build.build)
     others = 0o002 if owner.st_gid == os.getgid() else 0o022  # a group of your own (umask 002) is yours
     if owner.st_uid != os.getuid() or owner.st_mode & others:

@@ -75,13 +75,15 @@ InventoryHosts = list[tuple[str, dict[str, Any]]]
 
 def guest_kernel_settings(git_url: str, **changes: Any) -> dict[str, Any]:
     """`kernel` settings for a small kernel that boots in kdevbox's guest: tinyconfig + guest, and
-    debug (DWARF, gdb's helpers), so that one lab build serves the guest, gdb and dump tests."""
+    debug (DWARF, gdb's helpers), so that one lab build serves the guest, gdb and dump tests; with
+    module support and one module (dummy), which the guest loads and gdb's lx-symbols finds."""
     return {
         "source": "git",
         "git_url": git_url,
         "tag": TAG,
         "base": "tinyconfig",
         "fragments": ["guest", "debug"],
+        "options": ["CONFIG_MODULES=y", "CONFIG_DUMMY=m"],
         "localversion": "-kdevbox-test",
         **changes,
     }

@@ -66,6 +66,8 @@ def protocol() -> dict[str, str]:
         "init_mark": kdevbox_vm.INIT_MARK,
         "done_mark": kdevbox_vm.DONE_MARK,
         "net_param": kdevbox_vm.NET_PARAM,
+        "modules_param": kdevbox_vm.MODULES_PARAM,
+        "modules_tag": kdevbox_vm.MODULES_TAG,
         "stdin_end": kdevbox_vm.STDIN_END,
         **{f"net_{key}": value for key, value in kdevbox_vm.USER_NET.items()},
         **{f"{role}_tty": tty for role, tty in kdevbox_vm.TTY.items()},

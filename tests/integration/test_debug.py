@@ -1,7 +1,8 @@
 """Debugging the kernel kdevbox built, for real under TCG, on the lab's shared build (tinyconfig +
-guest + debug): `kdevbox-vm debug` boots it under QEMU's gdb stub with gdb scripted as a developer
-scripts it (a breakpoint on the syscall `uname` takes, bt, lx-dmesg, lx-ps, continue), a dump of
-that guest's memory taken while it is stopped opens in crash, and misuse stops with the fix."""
+guest + debug, a module): `kdevbox-vm debug` boots it under QEMU's gdb stub with gdb scripted as a
+developer scripts it (a breakpoint on the syscall `uname` takes, bt, lx-dmesg, lx-ps, lx-symbols
+after a modprobe, continue), a dump of that guest's memory taken while it is stopped opens in crash,
+and misuse stops with the fix."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ continue
 bt
 lx-dmesg
 lx-ps
+lx-symbols
 shell {vm} dump
 delete
 continue
@@ -84,7 +86,9 @@ def test_gdb_on_the_built_kernel_and_a_dump_of_it(debug_guest: tuple[Path, Vm]) 
     dump = root / images(DEV_USER) / f"{GUEST}.dump"
 
     script = write_script(root, "uname.gdb", UNAME_SCRIPT.format(vm=vm.script))
-    ran = vm("debug", "--gdb-batch", script, "--", "uname", "-r", timeout=1200)
+    ran = vm(
+        "debug", "--gdb-batch", script, "--", "sh", "-c", "'sudo modprobe dummy && uname -r'", timeout=1200
+    )
     out = ran.stdout
     assert ran.returncode == 0, out + ran.stderr
     # The stub is a socket in the 0700 image dir (a port on 127.0.0.1 is any local account's), gone after.
@@ -96,6 +100,10 @@ def test_gdb_on_the_built_kernel_and_a_dump_of_it(debug_guest: tuple[Path, Vm]) 
     assert any("do_syscall_64" in f for f in frames) and any("entry_SYSCALL_64" in f for f in frames), out
     assert f"Linux version {release} " in out, out  # lx-dmesg: the boot log, from the kernel's buffer
     assert re.search(r"\s\d+\s+uname\s*$", out, re.M), out  # lx-ps: the command's process
+    # lx-symbols: the build's vmlinux again, and the module the command loaded, from the build dir.
+    assert "loading vmlinux" in out and re.search(
+        rf"loading @0x[0-9a-f]+: {BUILD}/\S*dummy\.ko$", out, re.M
+    ), out
     assert re.search(rf"{re.escape(release)}$", out, re.M), out  # the command finished, its output came back
     assert re.search(r"Command line: .* nokaslr ", out), out  # lx-dmesg again: how it was booted
     assert not pidfile.exists(), "debug left QEMU running"

@@ -133,6 +133,10 @@ def test_image_boot_and_edit_build_boot(
         assert vm("run", "uname", "-r").stdout.strip() == release
         guest = vm.testinfra()
         assert guest.check_output("hostname") == "kguest"
+        # The build's own module: kdevbox-vm shares its modules, the guest mounts them on /lib/modules.
+        assert guest.run("modprobe dummy").rc == 0
+        assert guest.file(f"/lib/modules/{release}/kernel/drivers/net/dummy.ko").exists
+        assert "dummy" in guest.check_output("cut -d' ' -f1 /proc/modules").split()
         assert guest.service("ssh").is_running
         key = (root / f"home/{DEV_USER}/.ssh/kdevbox_guest.pub").read_text().split()[1]
         assert key in guest.file(f"/home/{DEV_USER}/.ssh/authorized_keys").content_string
@@ -190,6 +194,9 @@ def test_image_boot_and_edit_build_boot(
     assert result.returncode == 0 and shown["stdout"] == release + "\n", result.stdout + result.stderr
     assert shown["outcome"] == "exited" and shown["kernel"].endswith("arch/x86/boot/bzImage")
     assert shown["entry"] == "pvh"  # the build's vmlinux, no decompression in the guest
+    assert shown["modules"] == f"/home/{DEV_USER}/build/kdevbox/.kdevbox-modules/lib/modules"
+    loaded = vm("exec", "--", "sh", "-c", "'sudo modprobe dummy && cut -d\" \" -f1 /proc/modules'")
+    assert loaded.returncode == 0 and loaded.stdout.split() == ["dummy"], loaded.stdout + loaded.stderr
     own = vm("exec", "--bzimage", "--json", "--", "uname", "-r")  # its decompressor and setup code
     assert json.loads(own.stdout)["entry"] == "bzimage" and json.loads(own.stdout)["stdout"] == release + "\n"
     late = vm("exec", "--timeout", "2", "--", "sleep", "600")

@@ -1,0 +1,155 @@
+"""kdevbox-vm shares the booted build's modules with the guest: staged as modules_install lays them
+out (hard links to the build's own .ko files, depmod's real index), made again only when a module
+changed, shared read-only with the parameter the guest mounts it by; a build without modules, or a
+stage that cannot be made, boots as before. The real build's module loads in the guest (and gdb's
+lx-symbols finds it) in tests/integration/test_guest.py and test_debug.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from kdevbox import kdevbox_vm as vm
+from kdevbox.config import Guest
+from kdevbox.tasks.guest import protocol, render_build_script
+from kdevbox.templates import render
+from tests.unit.test_kdevbox_vm import HOME, deployed, options
+
+RELEASE = "6.1.192-kdevbox-test"
+# modules.order up to 6.1 names the .ko files, from 6.2 the .o files; paths out of the build are
+# no modules of it.
+ORDER = "drivers/net/dummy.o\nfs/foo/foo.ko\n../../etc/passwd.ko\n/etc/shadow.ko\n\n"
+MODULES = ("drivers/net/dummy.ko", "fs/foo/foo.ko")
+
+
+def build_dir(root: Path, config: str = "CONFIG_MODULES=y\n", order: str | None = ORDER) -> Path:
+    """A kernel build (O= dir) as kbuild leaves it: bzImage (its header pointing at its version
+    string), .config, modules.order, the modules, modules.builtin."""
+    build = root / "build" / "kdevbox"
+    image = bytearray(0x1000)
+    struct.pack_into("<H", image, vm.KERNEL_VERSION_FIELD, 0x400)
+    version = f"{RELEASE} (dev@box) #3 SMP PREEMPT_DYNAMIC Tue Dec  1 00:00:00 UTC 2026\0".encode()
+    image[0x600 : 0x600 + len(version)] = version
+    (build / "arch/x86/boot").mkdir(parents=True)
+    (build / "arch/x86/boot/bzImage").write_bytes(bytes(image))
+    (build / ".config").write_text(config)
+    if order is not None:
+        (build / "modules.order").write_text(order)
+    for module in MODULES:
+        (build / module).parent.mkdir(parents=True, exist_ok=True)
+        (build / module).write_bytes(b"\x7fELF not really a module")
+    (build / "modules.builtin").write_text("kernel/drivers/virtio/virtio.ko\n")
+    return build
+
+
+@pytest.fixture()
+def depmod() -> str:
+    found = vm._depmod()
+    if found is None:
+        pytest.skip("no depmod on this machine (apt-get install kmod: .ci/run does)")
+    return found
+
+
+def test_modules_are_staged_as_lib_modules_with_hard_links(tmp_path: Path, depmod: str) -> None:
+    build = build_dir(tmp_path)
+    kernel = str(build / "arch/x86/boot/bzImage")
+    shared = vm.stage_modules(kernel)
+    assert shared == str(build / vm.MODULES_STAGE / "lib/modules")
+    staged = Path(shared) / RELEASE
+    for module in MODULES:  # the build's own files: lx-symbols finds the same bytes either way
+        assert (staged / "kernel" / module).samefile(build / module)
+    assert (staged / "modules.order").read_text() == "".join(f"kernel/{m}\n" for m in MODULES)
+    assert (staged / "modules.builtin").read_text() == (build / "modules.builtin").read_text()
+    dep = (staged / "modules.dep").read_text()  # depmod's own index, as modprobe in the guest reads it
+    assert sorted(dep.split()) == sorted(f"kernel/{m}:" for m in MODULES), dep
+    assert not list(tmp_path.rglob("*passwd*")) and not list(tmp_path.rglob("*shadow*"))
+    assert [p.name for p in build.iterdir() if p.name.startswith(vm.MODULES_STAGE)] == [vm.MODULES_STAGE]
+
+    # Nothing changed: the same stage. A module rebuilt: staged again, nothing left beside it.
+    made = (build / vm.MODULES_STAGE).stat().st_ino
+    assert vm.stage_modules(kernel) == shared and (build / vm.MODULES_STAGE).stat().st_ino == made
+    os.utime(build / MODULES[0], ns=(1, 1))
+    assert vm.stage_modules(kernel) == shared and (build / vm.MODULES_STAGE).stat().st_ino != made
+    assert [p.name for p in build.iterdir() if p.name.startswith(vm.MODULES_STAGE)] == [vm.MODULES_STAGE]
+
+
+@pytest.mark.parametrize(
+    ("config", "order"),
+    [("# CONFIG_MODULES is not set\n", ORDER), ("CONFIG_MODULES=y\n", None)],
+    ids=["no-module-support", "no-modules-order"],
+)
+def test_a_build_without_modules_shares_nothing(tmp_path: Path, config: str, order: str | None) -> None:
+    build = build_dir(tmp_path, config, order)
+    assert vm.stage_modules(str(build / "arch/x86/boot/bzImage")) is None
+    assert not (build / vm.MODULES_STAGE).exists()
+
+
+def test_a_kernel_outside_a_build_shares_nothing(tmp_path: Path) -> None:
+    build = build_dir(tmp_path)
+    elsewhere = tmp_path / "vmlinuz"
+    elsewhere.write_bytes((build / "arch/x86/boot/bzImage").read_bytes())
+    assert vm.stage_modules(str(elsewhere)) is None
+
+
+def test_a_stage_that_cannot_be_made_boots_without_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build = build_dir(tmp_path)
+    kernel = str(build / "arch/x86/boot/bzImage")
+    monkeypatch.setattr(vm, "_depmod", lambda: None)
+    assert vm.stage_modules(kernel) is None
+    assert (
+        f"booting without {build}'s modules: no depmod to index them (install kmod)"
+        in capsys.readouterr().err
+    )
+    failing = tmp_path / "depmod"
+    failing.write_text("#!/bin/sh\necho 'depmod: ERROR: out of space' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(vm, "_depmod", lambda: str(failing))
+    assert vm.stage_modules(kernel) is None
+    said = capsys.readouterr().err
+    assert f"booting without {build}'s modules: staging them failed: depmod: ERROR: out of space" in said
+    assert not [p for p in build.iterdir() if p.name.startswith(vm.MODULES_STAGE)]
+
+
+def test_the_stage_is_shared_read_only_with_the_parameter_the_guest_mounts_it_by(
+    tmp_path: Path, depmod: str
+) -> None:
+    build = build_dir(tmp_path / "with,comma")
+    image = tmp_path / "g1.qcow2"
+    image.write_bytes(b"QFI\xfb")
+    settings = dataclasses.replace(
+        deployed(),
+        image=str(image),
+        default_kernel=str(build / "arch/x86/boot/bzImage"),
+        building=str(tmp_path / "g1.building"),
+        cache=str(tmp_path / "cache"),
+    )
+    args = vm.build_parser().parse_args(["--settings", "s", "exec", "--accel", "tcg", "--", "true"])
+    boot = vm._boot(settings, args)
+    assert boot.modules == str(build / vm.MODULES_STAGE / "lib/modules")
+    for argv in (
+        vm.qemu_argv(settings, boot),
+        vm.qemu_argv(settings, boot, one_shot={role: role for role in vm.SERIAL_ROLES}),
+    ):
+        shared = f"local,path={boot.modules.replace(',', ',,')},mount_tag={vm.MODULES_TAG}"
+        assert f"{shared},security_model=none,readonly=on" in options(argv, "-virtfs")
+        assert vm.MODULES_PARAM in options(argv, "-append")[0].split()
+    plain = vm.qemu_argv(settings, dataclasses.replace(boot, modules=None))
+    assert vm.MODULES_PARAM not in options(plain, "-append")[0].split()
+    assert not [share for share in options(plain, "-virtfs") if vm.MODULES_TAG in share]
+
+
+def test_the_guest_mounts_the_share_on_lib_modules_in_both_kinds_of_boot() -> None:
+    mount = f"mount -t 9p -o trans=virtio,version=9p2000.L,ro {vm.MODULES_TAG} /lib/modules"
+    init = render("guest/exec-init.sh.j2", user="ada", proto=protocol())
+    assert f"    {vm.MODULES_PARAM}) modules=1 ;;" in init and f'[ -z "$modules" ] || {mount}' in init
+    build = render_build_script(Guest(), "ada", "ada", HOME, f"{HOME}/.ssh/id_ed25519")
+    assert (
+        f"ConditionKernelCommandLine={vm.MODULES_PARAM}\n" in build and f"ExecStart=/bin/{mount}\n" in build
+    )
+    assert "systemctl -q enable kdevbox-modules.service" in build
