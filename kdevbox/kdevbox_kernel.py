@@ -751,15 +751,19 @@ def check_ends(settings: Settings, args: argparse.Namespace, good: str, bad: str
         if verdict == wanted:
             continue
         if verdict == STEP_SKIP:
-            raise Failure(f"{role} {given} does not build: give one that builds (its log: {log})")
+            raise Failure(
+                f"{role} {given} does not build: give one that builds, or --trust-ends (its log: {log})"
+            )
         if verdict == STEP_ABORT:
             raise Failure(f"{role} {given} could not be judged: kdevbox-vm ran nothing (its log: {log})")
         if role == BAD_END:
             raise Failure(
-                f"BAD {given} passes CMD: nothing to bisect (a flaky test fails only now and then: "
-                f"--tries N; its log: {log})"
+                f"BAD {given} passes CMD: nothing to bisect (CMD tests something else, or fails only now "
+                f"and then: give a BAD where it fails each time, or --trust-ends; its log: {log})"
             )
-        raise Failure(f"GOOD {given} fails CMD too: give an older good commit (its log: {log})")
+        raise Failure(
+            f"GOOD {given} fails CMD too: give an older good commit, or --trust-ends (its log: {log})"
+        )
 
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit$", re.M)

@@ -20,6 +20,7 @@ import base64
 import bz2
 import contextlib
 import dataclasses
+import errno
 import grp
 import hashlib
 import io
@@ -341,8 +342,10 @@ def _store_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def _prune(directory: str, keep: str) -> None:
-    """The UNPACKED_KEPT entries used last stay (keep among them); older ones go, and temp files an
+def _prune(
+    directory: str, keep: str, kept: int = UNPACKED_KEPT, remove: Callable[[str], None] = os.unlink
+) -> None:
+    """The kept entries used last stay (keep among them); older ones go, and temp entries an
     interrupted run left. Another run may remove an entry meanwhile: that is no error."""
     now, used = time.time(), []
     for name in os.listdir(directory):
@@ -355,10 +358,10 @@ def _prune(directory: str, keep: str) -> None:
             used.append((path == keep, mtime, path))
         elif now - mtime > STALE_TEMP:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-    for *_, old in sorted(used, reverse=True)[UNPACKED_KEPT:]:
+                remove(path)
+    for *_, old in sorted(used, reverse=True)[kept:]:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(old)
+            remove(old)
 
 
 def pid_alive(pid: int) -> bool:
@@ -609,15 +612,16 @@ def qemu_argv(
 # --- the booted build's modules in the guest -------------------------------------------------------
 # The guest's /lib/modules has the image's Debian kernel's modules; a kdevbox build's are in its build
 # dir. kdevbox-vm stages them as modules_install would lay them out, with hard links to the build's
-# own .ko files (no copies: gdb's lx-symbols, walking the build dir, finds the same files) and
-# depmod's index, and QEMU shares that read-only for the guest to mount on /lib/modules, as virtme-ng
-# does with its .virtme_mods. Made again whenever a module (or the release) changed.
+# own .ko files and depmod's index, in the developer's cache (by content: a rebuilt module is staged
+# again; outside the build dir, where gdb's lx-symbols looks for them, so it never finds an old one),
+# and QEMU shares that read-only for the guest to mount on /lib/modules, as virtme-ng does with its
+# .virtme_mods. The STAGES_KEPT used last stay: a guest still running from one keeps its modules.
 BZIMAGE_IN_BUILD = ("arch", "x86", "boot", "bzImage")
-MODULES_STAGE = ".kdevbox-modules"  # in a build dir: <stage>/lib/modules/<release>
-STAGED_STAMP = "staged"  # in the stage: what it was made from (a digest of names, sizes and times)
+STAGES_KEPT = 4  # module stages kept in the cache, used last first
 DEPMOD_DIRS = ("/usr/sbin", "/sbin")  # depmod's home, not on a user's PATH on Debian
 RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")  # a kernel release, as a path component
 MODULE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9._+,/-]+?(?:\.ko|\.o)$")
+NO_HARD_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP)  # then a copy
 
 
 def build_dir_of(kernel: str) -> str | None:
@@ -638,12 +642,20 @@ def module_files(build: str) -> list[str] | None:
         return None
     if "CONFIG_MODULES=y" not in config:
         return None
-    # Up to 6.1 modules.order names the .ko files, from 6.2 the .o files they are linked from.
-    return [line.rsplit(".", 1)[0] + ".ko" for line in order if MODULE_PATH.match(line)]
+    modules = []
+    for line in filter(MODULE_PATH.match, order):
+        # Up to 6.1 modules.order names the .ko files, from 6.2 the .o files they are linked from;
+        # before 5.3 with a kernel/ in front.
+        if line.startswith("kernel/") and not os.path.exists(os.path.join(build, line)):
+            line = line.removeprefix("kernel/")
+        modules.append(line.rsplit(".", 1)[0] + ".ko")
+    return modules
 
 
 def _stage_digest(build: str, release: str, modules: list[str]) -> str:
-    digest = hashlib.sha256(release.encode())
+    """What a stage is made of: the build, its release, each module's file (a rebuilt one is a new
+    file: the linker replaces it) and the builtin lists."""
+    digest = hashlib.sha256(f"{build}\0{release}\n".encode())
     for name in [*modules, "modules.builtin", "modules.builtin.modinfo"]:
         try:
             info = os.stat(os.path.join(build, name))
@@ -658,71 +670,74 @@ def _depmod() -> str | None:
     return found or next((p for d in DEPMOD_DIRS if os.access(p := os.path.join(d, "depmod"), os.X_OK)), None)
 
 
-def _lay_out(build: str, base: str, release: str, modules: list[str], depmod: str) -> None:
+def _lay_out(build: str, base: str, release: str, modules: list[str], depmod: str) -> bool:
     """modules_install's layout under base (lib/modules/release: kernel/<path>.ko, modules.order,
-    modules.builtin*), then depmod's index of it."""
+    modules.builtin*), then depmod's index of it; whether the modules had to be copied."""
     target = os.path.join(base, "lib", "modules", release)
+    copied = False
     for module in modules:
         placed = os.path.join(target, "kernel", module)
         os.makedirs(os.path.dirname(placed), exist_ok=True)
         try:
             os.link(os.path.join(build, module), placed)
-        except OSError:  # a file system without hard links: a copy
+        except OSError as error:  # another file system, or a build dir whose files are not yours
+            if error.errno not in NO_HARD_LINK:
+                raise
             shutil.copyfile(os.path.join(build, module), placed)
+            copied = True
     with open(os.path.join(target, "modules.order"), "w", encoding="utf-8") as file:
         file.writelines(f"kernel/{module}\n" for module in modules)
     for name in ("modules.builtin", "modules.builtin.modinfo"):
         with contextlib.suppress(FileNotFoundError):
             shutil.copyfile(os.path.join(build, name), os.path.join(target, name))
+    os.symlink(".", os.path.join(base, "usr"))  # a depmod built for /usr/lib/modules finds them too
     subprocess.run([depmod, "-b", base, release], check=True, capture_output=True)
+    return copied
 
 
-def stage_modules(kernel: str) -> str | None:
+def stage_modules(cache: str, kernel: str) -> str | None:
     """The dir to share as the guest's /lib/modules when kernel is a build's bzImage with modules:
-    <build>/.kdevbox-modules/lib/modules, made (again) when a module changed. None otherwise, and
-    when it cannot be made (said): the guest boots as before, without them."""
+    <cache>/modules/<digest>/lib/modules, made on first use. None otherwise, and when it cannot be
+    made (said): the guest boots as before, with the image's modules."""
     build = build_dir_of(kernel)
     modules = module_files(build) if build else None
     if build is None or modules is None:
         return None
     release = bzimage_version(kernel).split(" ", 1)[0]
-    stage = os.path.join(build, MODULES_STAGE)
-    shared = os.path.join(stage, "lib", "modules")
     if not RELEASE.match(release):
         say(f"booting without {build}'s modules: its release {release!r} names no directory")
         return None
-    digest = _stage_digest(build, release, modules)
-    with contextlib.suppress(OSError):
-        if _read(os.path.join(stage, STAGED_STAMP)).decode() == digest:
-            return shared
+    directory = os.path.join(cache, "modules")
+    stage = os.path.join(directory, _stage_digest(build, release, modules)[:32])
+    shared = os.path.join(stage, "lib", "modules")
+    if os.path.isdir(shared):
+        with contextlib.suppress(OSError):
+            os.utime(stage)  # used now: the last to be pruned
+        return shared
     depmod = _depmod()
     if depmod is None:
         say(f"booting without {build}'s modules: no depmod to index them (install kmod)")
         return None
+    made = None
     try:
-        made = tempfile.mkdtemp(prefix=f"{MODULES_STAGE}.", dir=build)
-    except OSError as error:
-        say(f"booting without {build}'s modules: cannot stage them there: {error.strerror}")
-        return None
-    aside = f"{made}.old"
-    try:
-        _lay_out(build, made, release, modules, depmod)
-        _store_bytes(os.path.join(made, STAGED_STAMP), digest.encode())
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        made = tempfile.mkdtemp(prefix=".stage-", dir=directory)
+        if _lay_out(build, made, release, modules, depmod):
+            say(f"{build}'s modules copied to {directory}: no hard links from one to the other")
         os.chmod(made, 0o755)
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(stage, aside)
         os.rename(made, stage)
     except (OSError, subprocess.CalledProcessError) as error:
-        why = (
-            error.stderr.decode(errors="replace").strip()
-            if isinstance(error, subprocess.CalledProcessError)
-            else error.strerror
-        )
-        say(f"booting without {build}'s modules: staging them failed: {why}")
-        return None
+        if not os.path.isdir(shared):  # else another run staged the same just now
+            if isinstance(error, subprocess.CalledProcessError):
+                why = error.stderr.decode(errors="replace").strip()
+            else:
+                why = f"{error.strerror}: {error.filename}"
+            say(f"booting without {build}'s modules: staging them in {directory} failed: {why}")
+            return None
     finally:
-        shutil.rmtree(made, ignore_errors=True)
-        shutil.rmtree(aside, ignore_errors=True)
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+    _prune(directory, stage, STAGES_KEPT, remove=lambda path: shutil.rmtree(path, ignore_errors=True))
     return shared
 
 
@@ -1294,7 +1309,7 @@ def _boot(settings: Settings, args: argparse.Namespace) -> Boot:
     verdict = choose_accel(settings, args.accel, kernel)
     tell_accel(verdict)
     load = None if args.bzimage else loadable(settings.cache, kernel)
-    return Boot(kernel, initrd, verdict.accel, load=load, modules=stage_modules(kernel))
+    return Boot(kernel, initrd, verdict.accel, load=load, modules=stage_modules(settings.cache, kernel))
 
 
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,12 +1,14 @@
 """kdevbox-vm shares the booted build's modules with the guest: staged as modules_install lays them
-out (hard links to the build's own .ko files, depmod's real index), made again only when a module
-changed, shared read-only with the parameter the guest mounts it by; a build without modules, or a
-stage that cannot be made, boots as before. The real build's module loads in the guest (and gdb's
-lx-symbols finds it) in tests/integration/test_guest.py and test_debug.py."""
+out in the developer's cache (hard links to the build's own .ko files, depmod's real index), made
+again only when a module changed, the last few kept, shared read-only with the parameter the guest
+mounts it by; a build without modules, or a stage that cannot be made, boots as before. The real
+build's module loads in the guest (and gdb's lx-symbols finds it) in tests/integration/test_guest.py
+and test_debug.py."""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import struct
 from pathlib import Path
@@ -54,27 +56,45 @@ def depmod() -> str:
     return found
 
 
+def stages(cache: Path) -> list[Path]:
+    return sorted((cache / "modules").iterdir()) if (cache / "modules").exists() else []
+
+
 def test_modules_are_staged_as_lib_modules_with_hard_links(tmp_path: Path, depmod: str) -> None:
     build = build_dir(tmp_path)
+    cache = tmp_path / "cache"
     kernel = str(build / "arch/x86/boot/bzImage")
-    shared = vm.stage_modules(kernel)
-    assert shared == str(build / vm.MODULES_STAGE / "lib/modules")
+    shared = vm.stage_modules(str(cache), kernel)
+    assert shared is not None and [Path(shared).parent.parent] == stages(cache)
     staged = Path(shared) / RELEASE
-    for module in MODULES:  # the build's own files: lx-symbols finds the same bytes either way
+    for module in MODULES:  # the build's own files, linked
         assert (staged / "kernel" / module).samefile(build / module)
     assert (staged / "modules.order").read_text() == "".join(f"kernel/{m}\n" for m in MODULES)
     assert (staged / "modules.builtin").read_text() == (build / "modules.builtin").read_text()
     dep = (staged / "modules.dep").read_text()  # depmod's own index, as modprobe in the guest reads it
     assert sorted(dep.split()) == sorted(f"kernel/{m}:" for m in MODULES), dep
     assert not list(tmp_path.rglob("*passwd*")) and not list(tmp_path.rglob("*shadow*"))
-    assert [p.name for p in build.iterdir() if p.name.startswith(vm.MODULES_STAGE)] == [vm.MODULES_STAGE]
+    # Nothing of it in the build dir, where lx-symbols looks for a module's file.
+    assert sorted(p.name for p in build.iterdir()) == [
+        ".config",
+        "arch",
+        "drivers",
+        "fs",
+        "modules.builtin",
+        "modules.order",
+    ]
 
-    # Nothing changed: the same stage. A module rebuilt: staged again, nothing left beside it.
-    made = (build / vm.MODULES_STAGE).stat().st_ino
-    assert vm.stage_modules(kernel) == shared and (build / vm.MODULES_STAGE).stat().st_ino == made
-    os.utime(build / MODULES[0], ns=(1, 1))
-    assert vm.stage_modules(kernel) == shared and (build / vm.MODULES_STAGE).stat().st_ino != made
-    assert [p.name for p in build.iterdir() if p.name.startswith(vm.MODULES_STAGE)] == [vm.MODULES_STAGE]
+    # Nothing changed: the same stage. A module rebuilt (the linker makes a new file): a new stage,
+    # the earlier ones kept for guests still running from them, up to STAGES_KEPT.
+    assert vm.stage_modules(str(cache), kernel) == shared
+    made = [shared]
+    for n in range(vm.STAGES_KEPT):
+        (build / MODULES[0]).unlink()
+        (build / MODULES[0]).write_bytes(b"\x7fELF rebuilt %d" % n)
+        again = vm.stage_modules(str(cache), kernel)
+        assert again is not None and again not in made
+        made.append(again)
+    assert stages(cache) == sorted(Path(m).parent.parent for m in made[1:])  # the oldest went
 
 
 @pytest.mark.parametrize(
@@ -84,24 +104,25 @@ def test_modules_are_staged_as_lib_modules_with_hard_links(tmp_path: Path, depmo
 )
 def test_a_build_without_modules_shares_nothing(tmp_path: Path, config: str, order: str | None) -> None:
     build = build_dir(tmp_path, config, order)
-    assert vm.stage_modules(str(build / "arch/x86/boot/bzImage")) is None
-    assert not (build / vm.MODULES_STAGE).exists()
+    assert vm.stage_modules(str(tmp_path / "cache"), str(build / "arch/x86/boot/bzImage")) is None
+    assert not stages(tmp_path / "cache")
 
 
 def test_a_kernel_outside_a_build_shares_nothing(tmp_path: Path) -> None:
     build = build_dir(tmp_path)
     elsewhere = tmp_path / "vmlinuz"
     elsewhere.write_bytes((build / "arch/x86/boot/bzImage").read_bytes())
-    assert vm.stage_modules(str(elsewhere)) is None
+    assert vm.stage_modules(str(tmp_path / "cache"), str(elsewhere)) is None
 
 
-def test_a_stage_that_cannot_be_made_boots_without_saying_why(
+def test_a_stage_that_cannot_be_made_is_said_and_the_guest_boots_without(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     build = build_dir(tmp_path)
+    cache = tmp_path / "cache"
     kernel = str(build / "arch/x86/boot/bzImage")
     monkeypatch.setattr(vm, "_depmod", lambda: None)
-    assert vm.stage_modules(kernel) is None
+    assert vm.stage_modules(str(cache), kernel) is None
     assert (
         f"booting without {build}'s modules: no depmod to index them (install kmod)"
         in capsys.readouterr().err
@@ -110,16 +131,38 @@ def test_a_stage_that_cannot_be_made_boots_without_saying_why(
     failing.write_text("#!/bin/sh\necho 'depmod: ERROR: out of space' >&2\nexit 1\n")
     failing.chmod(0o755)
     monkeypatch.setattr(vm, "_depmod", lambda: str(failing))
-    assert vm.stage_modules(kernel) is None
+    assert vm.stage_modules(str(cache), kernel) is None
     said = capsys.readouterr().err
-    assert f"booting without {build}'s modules: staging them failed: depmod: ERROR: out of space" in said
-    assert not [p for p in build.iterdir() if p.name.startswith(vm.MODULES_STAGE)]
+    assert (
+        f"booting without {build}'s modules: staging them in {cache}/modules failed: "
+        "depmod: ERROR: out of space" in said
+    )
+    assert not stages(cache)  # its temp dir went with it
+
+
+def test_no_hard_link_across_file_systems_is_a_copy_said_once(
+    tmp_path: Path, depmod: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build = build_dir(tmp_path)
+    cache = tmp_path / "cache"
+
+    def cross_device(src: str, dst: str) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link", src)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    shared = vm.stage_modules(str(cache), str(build / "arch/x86/boot/bzImage"))
+    assert shared is not None
+    placed = Path(shared) / RELEASE / "kernel" / MODULES[0]
+    assert placed.read_bytes() == (build / MODULES[0]).read_bytes() and not placed.samefile(
+        build / MODULES[0]
+    )
+    assert f"{build}'s modules copied to {cache}/modules: no hard links" in capsys.readouterr().err
 
 
 def test_the_stage_is_shared_read_only_with_the_parameter_the_guest_mounts_it_by(
     tmp_path: Path, depmod: str
 ) -> None:
-    build = build_dir(tmp_path / "with,comma")
+    build = build_dir(tmp_path)
     image = tmp_path / "g1.qcow2"
     image.write_bytes(b"QFI\xfb")
     settings = dataclasses.replace(
@@ -127,11 +170,11 @@ def test_the_stage_is_shared_read_only_with_the_parameter_the_guest_mounts_it_by
         image=str(image),
         default_kernel=str(build / "arch/x86/boot/bzImage"),
         building=str(tmp_path / "g1.building"),
-        cache=str(tmp_path / "cache"),
+        cache=str(tmp_path / "with,comma"),
     )
     args = vm.build_parser().parse_args(["--settings", "s", "exec", "--accel", "tcg", "--", "true"])
     boot = vm._boot(settings, args)
-    assert boot.modules == str(build / vm.MODULES_STAGE / "lib/modules")
+    assert boot.modules is not None and boot.modules.startswith(f"{tmp_path}/with,comma/modules/")
     for argv in (
         vm.qemu_argv(settings, boot),
         vm.qemu_argv(settings, boot, one_shot={role: role for role in vm.SERIAL_ROLES}),
@@ -145,11 +188,16 @@ def test_the_stage_is_shared_read_only_with_the_parameter_the_guest_mounts_it_by
 
 
 def test_the_guest_mounts_the_share_on_lib_modules_in_both_kinds_of_boot() -> None:
-    mount = f"mount -t 9p -o trans=virtio,version=9p2000.L,ro {vm.MODULES_TAG} /lib/modules"
+    mount = f"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro {vm.MODULES_TAG} /lib/modules"
     init = render("guest/exec-init.sh.j2", user="ada", proto=protocol())
-    assert f"    {vm.MODULES_PARAM}) modules=1 ;;" in init and f'[ -z "$modules" ] || {mount}' in init
+    assert (
+        f"    {vm.MODULES_PARAM}) modules=1 ;;" in init and f'if [ -n "$modules" ] && ! {mount}; then' in init
+    )
     build = render_build_script(Guest(), "ada", "ada", HOME, f"{HOME}/.ssh/id_ed25519")
     assert (
         f"ConditionKernelCommandLine={vm.MODULES_PARAM}\n" in build and f"ExecStart=/bin/{mount}\n" in build
     )
     assert "systemctl -q enable kdevbox-modules.service" in build
+    assert (
+        "Before=kmod-static-nodes.service systemd-tmpfiles-setup-dev.service systemd-udevd.service" in build
+    )
