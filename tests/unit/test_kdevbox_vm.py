@@ -38,6 +38,17 @@ def deployed(**guest: object) -> vm.Settings:
     return vm_settings(cfg, Kernel(), "ada", HOME, f"{HOME}/.ssh/id_ed25519")
 
 
+def guest_in(tmp_path: Path, kernel: Path, **changes: Any) -> vm.Settings:
+    """The settings of guest g1 whose image exists in tmp_path (a qcow2's magic) with kernel as the
+    latest build's, its cache there too; changes on top."""
+    image = tmp_path / "g1.qcow2"
+    image.write_bytes(b"QFI\xfb")
+    made = {"building": str(tmp_path / "g1.building"), "cache": str(tmp_path / "cache")}
+    return dataclasses.replace(
+        deployed(), image=str(image), default_kernel=str(kernel), **{**made, **changes}
+    )
+
+
 def options(argv: list[str], flag: str) -> list[str]:
     return [argv[i + 1] for i, word in enumerate(argv) if word == flag]
 

@@ -21,7 +21,7 @@ import pytest
 
 from kdevbox import kdevbox_vm as vm
 from tests.unit import test_kdevbox_vm as base
-from tests.unit.test_kdevbox_vm import deployed, options
+from tests.unit.test_kdevbox_vm import deployed, guest_in, options
 
 VERSION = "6.1.192-kdevbox-test (ada@box) #3 SMP PREEMPT_DYNAMIC Tue Dec  1 16:00:00 UTC 2026"
 
@@ -137,18 +137,13 @@ def test_what_cannot_be_debugged_says_the_fix(breakage: str, status: int, said: 
 def guest(tmp_path: Path) -> Iterator[tuple[Path, vm.Settings]]:
     """A settings file for a guest whose image and latest build (a debug build) exist in tmp_path."""
     build = build_dir(tmp_path)
-    image = tmp_path / "g1.qcow2"
-    image.write_bytes(b"QFI\xfb")
-    settings = dataclasses.replace(
-        deployed(),
-        image=str(image),
-        default_kernel=str(build / "arch/x86/boot/bzImage"),
-        building=str(tmp_path / "g1.building"),
+    settings = guest_in(
+        tmp_path,
+        build / "arch/x86/boot/bzImage",
         pidfile=str(tmp_path / "g1.pid"),
         qmp=str(tmp_path / "g1.qmp"),
         gdb=str(tmp_path / "g1.gdb"),
         dump=str(tmp_path / "g1.dump"),
-        cache=str(tmp_path / "cache"),
     )
     path = tmp_path / "settings.json"
     path.write_text(json.dumps(dataclasses.asdict(settings)))

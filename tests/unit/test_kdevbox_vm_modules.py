@@ -19,7 +19,7 @@ from kdevbox import kdevbox_vm as vm
 from kdevbox.config import Guest
 from kdevbox.tasks.guest import protocol, render_build_script
 from kdevbox.templates import render
-from tests.unit.test_kdevbox_vm import HOME, deployed, options
+from tests.unit.test_kdevbox_vm import HOME, guest_in, options
 
 RELEASE = "6.1.192-kdevbox-test"
 # modules.order up to 6.1 names the .ko files, from 6.2 the .o files; paths out of the build are
@@ -163,15 +163,7 @@ def test_the_stage_is_shared_read_only_with_the_parameter_the_guest_mounts_it_by
     tmp_path: Path, depmod: str
 ) -> None:
     build = build_dir(tmp_path)
-    image = tmp_path / "g1.qcow2"
-    image.write_bytes(b"QFI\xfb")
-    settings = dataclasses.replace(
-        deployed(),
-        image=str(image),
-        default_kernel=str(build / "arch/x86/boot/bzImage"),
-        building=str(tmp_path / "g1.building"),
-        cache=str(tmp_path / "with,comma"),
-    )
+    settings = guest_in(tmp_path, build / "arch/x86/boot/bzImage", cache=str(tmp_path / "with,comma"))
     args = vm.build_parser().parse_args(["--settings", "s", "exec", "--accel", "tcg", "--", "true"])
     boot = vm._boot(settings, args)
     assert boot.modules is not None and boot.modules.startswith(f"{tmp_path}/with,comma/modules/")

@@ -6,7 +6,6 @@ way in tests/integration/test_guest.py."""
 from __future__ import annotations
 
 import bz2
-import dataclasses
 import gzip
 import lzma
 import os
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kdevbox import kdevbox_vm as vm
-from tests.unit.test_kdevbox_vm import deployed, options
+from tests.unit.test_kdevbox_vm import guest_in, options
 
 
 def note(name: bytes, kind: int, desc: bytes) -> bytes:
@@ -198,15 +197,7 @@ def test_pruning_takes_interrupted_temp_files_and_tolerates_a_racing_run(tmp_pat
 def test_a_boot_loads_the_unpacked_kernel_unless_bzimage_is_asked(tmp_path: Path) -> None:
     kernel = tmp_path / "bzImage"
     kernel.write_bytes(bzimage(lzma.compress(PVH_ELF)))
-    image = tmp_path / "g1.qcow2"
-    image.write_bytes(b"QFI\xfb")
-    settings = dataclasses.replace(
-        deployed(),
-        image=str(image),
-        default_kernel=str(kernel),
-        building=str(tmp_path / "g1.building"),
-        cache=str(tmp_path / "cache"),
-    )
+    settings = guest_in(tmp_path, kernel)
     for asked, entry in (([], "pvh"), (["--bzimage"], "bzimage")):
         argv = ["--settings", "s", "exec", "--accel", "tcg", *asked, "--", "true"]
         boot = vm._boot(settings, vm.build_parser().parse_args(argv))
