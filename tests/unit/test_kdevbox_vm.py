@@ -452,6 +452,12 @@ def test_a_run_that_goes_wrong_ends_and_says_why(
     assert not Path(fake.pidfile).exists()
 
 
+def sigint_as_from_a_terminal() -> None:
+    """In a child: SIGINT's default, as a program started at a terminal has it. The suite may run as
+    a script's background job (a CI rehearsal), whose children inherit it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_and_sigkill_stop_qemu(
     fake: vm.Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -465,6 +471,7 @@ def test_ctrl_c_and_sigkill_stop_qemu(
             [sys.executable, "-I", str(RUNNER), "--settings", str(path), "exec", "--", "true"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=sigint_as_from_a_terminal,
         )
         try:
             deadline = time.monotonic() + 60
