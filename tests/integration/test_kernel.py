@@ -273,6 +273,7 @@ def test_olddefconfig_starts_from_the_running_kernels_config(
         first = deploy(inventory, KERNEL)[name]
         configure = (
             f"kernel | configure kdevbox: olddefconfig from /boot/config-{release} + guest, debug fragments"
+            " + 2 options"
         )
         assert [configure] in first["changed"], first["changed"]
         assert _settings(config) == tiny
