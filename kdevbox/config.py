@@ -712,8 +712,9 @@ class Kernel(Model):
 
 
 # What makes a guest image bootable and reachable: debootstrapped once per suite and mirror, cached.
-# What virtme-ng puts on PATH that vng runs by name: all linked, or vng finds no virtme-run.
-VIRTME_NG_COMMANDS = ("vng", "virtme-run", "virtme-configkernel")
+# What virtme-ng puts on PATH that vng runs by name: all linked, or vng finds no virtme-run, and
+# virtme-run no virtme-prep-kdir-mods for a build with modules (it fails before booting it).
+VIRTME_NG_COMMANDS = ("vng", "virtme-run", "virtme-configkernel", "virtme-prep-kdir-mods")
 GUEST_ESSENTIALS = (
     *("systemd-sysv", "udev", "kmod", "iproute2", "openssh-server", "sudo", "python3"),
     "linux-image-amd64",  # the distribution kernel and initrd, for booting without a kdevbox build
