@@ -464,6 +464,7 @@ def test_ctrl_c_and_sigkill_stop_qemu(
     path = tmp_path / "settings.json"
     path.write_text(json.dumps(dataclasses.asdict(fake)))
     monkeypatch.setenv("FAKE_QEMU", "hang")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # a SIGKILLed run's temp dir (its FIFOs) goes with it
     pids = tmp_path / "qemu.pids"
     for signum, status in ((signal.SIGINT, vm.EXIT_INTERRUPTED), (signal.SIGKILL, -signal.SIGKILL)):
         pids.write_text("")
