@@ -1,5 +1,6 @@
-"""Every bench once, in turn: `python -m bench [--quick]` (CI runs it with --quick; they only print
-figures, so nothing else would notice one rotting).
+"""Every bench once, in turn: python -m bench [--quick] (CI runs it with --quick).
+
+They only print figures, so nothing else would notice one rotting.
 
 guest_boot, boot and loop share one chroot test host: its guest image and its kernel build are most
 of each one's minutes, and alone each builds its own (three hosts were a third of CI's time).
