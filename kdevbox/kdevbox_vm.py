@@ -60,6 +60,7 @@ NET_PARAM = "kdevbox.net"  # kernel parameter: present, exec-init brings up the 
 USER_NET = {"address": "10.0.2.15/24", "gateway": "10.0.2.2", "dns": "10.0.2.3"}  # QEMU's user network
 MODULES_PARAM = "kdevbox.modules"  # kernel parameter: present, the guest mounts MODULES_TAG on /lib/modules
 MODULES_TAG = "kdevbox-modules"  # the 9p share of the booted build's modules (stage_modules)
+NINEP_OPTIONS = "trans=virtio,version=9p2000.L,msize=262144"  # how the guest mounts every 9p share
 STDIN_END = "kdevbox-stdin-end"  # the line after the command's stdin (no base64 line looks like it)
 READY_MARKER = "kdevbox-guest-ready"  # the whole guest's console line once sshd listens
 INIT_MARK = "kdevbox-exec: init at"  # exec-init's console line when it starts (+ uptime, " s")
@@ -1461,7 +1462,7 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
         else:
             # One shot, as exec: the selftests come in read-only over 9p, then are copied as over SSH.
             boot = _boot(settings, args)
-            mount = "sudo mount -t 9p -o trans=virtio,version=9p2000.L,ro kselftest /mnt"
+            mount = f"sudo mount -t 9p -o {NINEP_OPTIONS},ro kselftest /mnt"
             share = (
                 f"local,path={_opt(settings.kselftests)},mount_tag=kselftest,security_model=none,readonly=on"
             )

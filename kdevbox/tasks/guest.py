@@ -68,6 +68,7 @@ def protocol() -> dict[str, str]:
         "net_param": kdevbox_vm.NET_PARAM,
         "modules_param": kdevbox_vm.MODULES_PARAM,
         "modules_tag": kdevbox_vm.MODULES_TAG,
+        "ninep_options": kdevbox_vm.NINEP_OPTIONS,
         "stdin_end": kdevbox_vm.STDIN_END,
         **{f"net_{key}": value for key, value in kdevbox_vm.USER_NET.items()},
         **{f"{role}_tty": tty for role, tty in kdevbox_vm.TTY.items()},

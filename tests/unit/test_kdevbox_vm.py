@@ -213,7 +213,7 @@ def test_command_too_long_for_the_kernel_command_line() -> None:
 def test_protocol_is_what_the_image_is_built_with() -> None:
     """The ready line, the serial ports: the build script and exec-init take kdevbox-vm's values."""
     values = protocol()
-    assert all(re.fullmatch(r"[A-Za-z0-9.:=/ -]+", value) for value in values.values()), values
+    assert all(re.fullmatch(r"[A-Za-z0-9.,:=/ -]+", value) for value in values.values()), values
     build = render_build_script(Guest(), "ada", "ada", HOME, f"{HOME}/.ssh/id_ed25519")
     assert f"echo {vm.READY_MARKER} > /dev/{vm.TTY['console']}" in build
     init = render("guest/exec-init.sh.j2", user="ada", proto=values)

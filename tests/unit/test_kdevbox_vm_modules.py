@@ -11,6 +11,7 @@ import dataclasses
 import errno
 import os
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -179,17 +180,19 @@ def test_the_stage_is_shared_read_only_with_the_parameter_the_guest_mounts_it_by
     assert not [share for share in options(plain, "-virtfs") if vm.MODULES_TAG in share]
 
 
-def test_the_guest_mounts_the_share_on_lib_modules_in_both_kinds_of_boot() -> None:
-    mount = f"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro {vm.MODULES_TAG} /lib/modules"
+def test_the_guest_mounts_the_share_on_lib_modules_in_both_kinds_of_boot(tmp_path: Path) -> None:
+    mount = f"mount -t 9p -o {vm.NINEP_OPTIONS},ro {vm.MODULES_TAG} /lib/modules"
     init = render("guest/exec-init.sh.j2", user="ada", proto=protocol())
     assert (
         f"    {vm.MODULES_PARAM}) modules=1 ;;" in init and f'if [ -n "$modules" ] && ! {mount}; then' in init
     )
+    # The whole guest's unit, as the build script writes it (that part of it run by sh).
     build = render_build_script(Guest(), "ada", "ada", HOME, f"{HOME}/.ssh/id_ed25519")
-    assert (
-        f"ConditionKernelCommandLine={vm.MODULES_PARAM}\n" in build and f"ExecStart=/bin/{mount}\n" in build
-    )
+    start = build.index("modules_param=")
+    part = build[start : build.index("\nUNIT\n", start) + len("\nUNIT\n")]
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
+    subprocess.run(["sh", "-euc", part], env={"root": str(tmp_path)}, check=True)
+    unit = (tmp_path / "etc/systemd/system/kdevbox-modules.service").read_text().splitlines()
+    assert f"ConditionKernelCommandLine={vm.MODULES_PARAM}" in unit and f"ExecStart=/bin/{mount}" in unit
+    assert "Before=kmod-static-nodes.service systemd-tmpfiles-setup-dev.service systemd-udevd.service" in unit
     assert "systemctl -q enable kdevbox-modules.service" in build
-    assert (
-        "Before=kmod-static-nodes.service systemd-tmpfiles-setup-dev.service systemd-udevd.service" in build
-    )
