@@ -667,8 +667,7 @@ def _stage_digest(build: str, release: str, modules: list[str]) -> str:
 
 
 def _depmod() -> str | None:
-    found = shutil.which("depmod")
-    return found or next((p for d in DEPMOD_DIRS if os.access(p := os.path.join(d, "depmod"), os.X_OK)), None)
+    return shutil.which("depmod", path=os.pathsep.join([os.environ.get("PATH", ""), *DEPMOD_DIRS]))
 
 
 def _lay_out(build: str, base: str, release: str, modules: list[str], depmod: str) -> bool:
